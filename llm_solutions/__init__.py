@@ -1,0 +1,1 @@
+"""Collect code solutions from many LLM providers, check them, and store trustworthy datasets."""

@@ -1,0 +1,65 @@
+"""The command line: ``llm-solutions SUBCOMMAND ...`` and ``python -m llm_solutions``.
+
+Each subcommand is a module in this package with ``add_arguments(parser)`` and
+``run(args) -> int``.  ``main`` turns user errors into one line on stderr and a non-zero
+exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+
+from llm_solutions.errors import UserError
+
+# name -> (module, one-line help); modules are imported only when their command runs.
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "collect": ("llm_solutions.cli.collect", "collect solutions from models (run_collection.py)"),
+    "resume": ("llm_solutions.cli.resume", "list, inspect and resume sessions (resume_collection.py)"),
+    "evaluate": ("llm_solutions.cli.evaluate", "run a session's solutions against the problems' tests"),
+    "rescore": ("llm_solutions.cli.rescore", "re-extract, re-validate and re-evaluate a session, no API calls"),
+    "check-dataset": ("llm_solutions.cli.check_dataset", "check a dataset: format, and canonical solutions pass"),
+    "cache": ("llm_solutions.cli.cache", "show response-cache totals and prune entries"),
+}
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+def load_environment() -> None:
+    """Read ``.env`` from the working directory (never overriding the real environment)."""
+    if os.environ.get("LLM_SOLUTIONS_NO_DOTENV"):
+        return
+    from dotenv import find_dotenv, load_dotenv
+
+    load_dotenv(find_dotenv(usecwd=True), override=False)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="llm-solutions", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module_name, help_text) in SUBCOMMANDS.items():
+        module = importlib.import_module(module_name)
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(command)
+        command.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one subcommand; returns the process exit code."""
+    load_environment()
+    try:
+        args = build_parser().parse_args(argv)
+        return int(args._run(args) or 0)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        logging.shutdown()

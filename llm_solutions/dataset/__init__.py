@@ -1,0 +1,205 @@
+"""Problem datasets: one JSON object per line, ``*.jsonl`` files in a directory.
+
+Each line describes one problem::
+
+    {"task_id": "dataclass_1", "name": "SimpleData", "problem": "...",
+     "canonical_solution": "...", "tests": "[{\\"ctx\\": \\"\\", \\"assertion\\": \\"...\\"}]",
+     "category": "dataclass", "complexity": 2, "object": "class"}
+
+``tests`` may be a JSON string (as above) or a list; ``ctx`` is setup code run before the
+assertion.  ``load_dataset`` checks every line and reports each problem as
+``file:line: reason``; it refuses a bad dataset unless asked to skip bad lines.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from llm_solutions.errors import DatasetError
+
+BUILTIN_DATASET = Path(__file__).parent / "builtin"
+
+REQUIRED_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "task_id": str,
+    "name": str,
+    "problem": str,
+    "canonical_solution": str,
+    "tests": (str, list),
+    "category": str,
+    "complexity": int,
+}
+
+
+@dataclass(frozen=True)
+class TestCase:
+    """One test: ``ctx`` is run after the solution, then ``assertion``."""
+
+    __test__ = False  # not a pytest class
+
+    ctx: str
+    assertion: str
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One dataset problem."""
+
+    task_id: str
+    name: str
+    problem: str
+    canonical_solution: str
+    tests: tuple[TestCase, ...]
+    category: str
+    complexity: int
+    object: str = "function"
+    source: str = field(default="", compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["tests"] = [asdict(t) for t in self.tests]
+        data.pop("source")
+        return data
+
+
+@dataclass
+class Dataset:
+    """The problems of a dataset plus the bad lines that were skipped."""
+
+    path: Path
+    problems: list[Problem]
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def categories(self) -> list[str]:
+        return sorted({p.category for p in self.problems})
+
+    def select(
+        self,
+        categories: Iterable[str] | None = None,
+        per_category: int | None = None,
+        task_ids: Iterable[str] | None = None,
+    ) -> list[Problem]:
+        """Problems in the given categories (all if ``None``), at most ``per_category`` each."""
+        wanted = set(categories) if categories else None
+        ids = set(task_ids) if task_ids is not None else None
+        if wanted:
+            unknown = sorted(wanted - set(self.categories))
+            if unknown:
+                raise DatasetError(
+                    f"unknown categor{'y' if len(unknown) == 1 else 'ies'} {', '.join(unknown)} in "
+                    f"{self.path}; available: {', '.join(self.categories)}"
+                )
+        chosen: list[Problem] = []
+        counts: dict[str, int] = {}
+        for problem in self.problems:
+            if wanted is not None and problem.category not in wanted:
+                continue
+            if ids is not None and problem.task_id not in ids:
+                continue
+            if per_category is not None and counts.get(problem.category, 0) >= per_category:
+                continue
+            counts[problem.category] = counts.get(problem.category, 0) + 1
+            chosen.append(problem)
+        return chosen
+
+
+def resolve_dataset_path(path: str | os.PathLike[str] | None = None) -> Path:
+    """The dataset directory: ``path``, else ``DATASET_PATH``, else the built-in set."""
+    chosen = path or os.environ.get("DATASET_PATH") or BUILTIN_DATASET
+    return Path(chosen).expanduser()
+
+
+def _parse_tests(value: Any) -> tuple[TestCase, ...]:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"'tests' is a string but not valid JSON ({e.msg})") from e
+    if not isinstance(value, list) or not value:
+        raise ValueError("'tests' must be a non-empty list of {ctx, assertion} objects")
+    cases = []
+    for i, item in enumerate(value):
+        if not isinstance(item, dict) or not isinstance(item.get("assertion"), str):
+            raise ValueError(f"test {i} needs an 'assertion' string")
+        ctx = item.get("ctx", "")
+        if not isinstance(ctx, str):
+            raise ValueError(f"test {i}: 'ctx' must be a string")
+        cases.append(TestCase(ctx=ctx, assertion=item["assertion"]))
+    return tuple(cases)
+
+
+def parse_problem(data: Any, source: str = "") -> Problem:
+    """Build a ``Problem`` from one decoded line; ``ValueError`` says what is wrong."""
+    if not isinstance(data, dict):
+        raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+    missing = [name for name in REQUIRED_FIELDS if name not in data]
+    if missing:
+        raise ValueError(f"missing field{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
+    for name, kind in REQUIRED_FIELDS.items():
+        if not isinstance(data[name], kind) or isinstance(data[name], bool):
+            raise ValueError(f"field '{name}' has the wrong type ({type(data[name]).__name__})")
+        if isinstance(data[name], str) and not data[name].strip() and name != "canonical_solution":
+            raise ValueError(f"field '{name}' is empty")
+    return Problem(
+        task_id=data["task_id"],
+        name=data["name"],
+        problem=data["problem"],
+        canonical_solution=data["canonical_solution"],
+        tests=_parse_tests(data["tests"]),
+        category=data["category"],
+        complexity=data["complexity"],
+        object=str(data.get("object", "function")),
+        source=source,
+    )
+
+
+def load_dataset(path: str | os.PathLike[str] | None = None, *, skip_invalid: bool = False) -> Dataset:
+    """Load and check every ``*.jsonl`` file in the dataset directory.
+
+    Raises ``DatasetError`` listing every bad line as ``file:line: reason`` unless
+    ``skip_invalid`` is set, in which case bad lines are left out and listed in
+    ``Dataset.skipped``.
+    """
+    root = resolve_dataset_path(path)
+    if not root.exists():
+        raise DatasetError(f"dataset {root} does not exist; pass --dataset DIR or set DATASET_PATH")
+    files = [root] if root.is_file() else sorted(root.glob("*.jsonl"))
+    if not files:
+        raise DatasetError(f"dataset {root} has no *.jsonl files; point --dataset at a folder of them")
+
+    problems: list[Problem] = []
+    bad: list[str] = []
+    seen: dict[str, str] = {}
+    for file in files:
+        with file.open(encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                where = f"{file}:{number}"
+                try:
+                    problem = parse_problem(json.loads(line), source=where)
+                except json.JSONDecodeError as e:
+                    bad.append(f"{where}: malformed JSON ({e.msg} at column {e.colno})")
+                    continue
+                except ValueError as e:
+                    bad.append(f"{where}: {e}")
+                    continue
+                if problem.task_id in seen:
+                    bad.append(f"{where}: duplicate task_id '{problem.task_id}' (first at {seen[problem.task_id]})")
+                    continue
+                seen[problem.task_id] = where
+                problems.append(problem)
+
+    if bad and not skip_invalid:
+        raise DatasetError(
+            f"dataset {root} has {len(bad)} bad line{'s' if len(bad) > 1 else ''}; fix them or pass "
+            f"--skip-invalid to leave them out:\n" + "\n".join(bad),
+            problems=bad,
+        )
+    if not problems:
+        raise DatasetError(f"dataset {root} has no valid problems")
+    return Dataset(path=root, problems=problems, skipped=bad)

@@ -1,0 +1,140 @@
+"""The model interface: one request in, one ``Completion`` out.
+
+A provider module subclasses ``BaseModel`` and implements ``generate`` (the wire mapping)
+plus ``create_client`` (how to build its SDK client).  Everything else (rate limits,
+retries, caching, cost, storage) lives in the collection runner, so a provider module
+stays small and a new provider is one short file.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from llm_solutions.models.config import ModelConfig
+
+
+@dataclass(frozen=True)
+class Request:
+    """What to send: chat messages plus sampling parameters, provider-neutral.
+
+    ``messages`` are ``{"role": "system"|"user"|"assistant", "content": str}`` dicts.
+    ``None`` means "do not send this parameter" (reasoning models reject temperature).
+    ``extra`` carries provider-specific body fields from the model table unchanged.
+    ``metadata`` is never sent and never part of the cache key: it tells the offline model
+    and test doubles which problem is being asked (task id, canonical solution).
+    """
+
+    messages: tuple[dict[str, str], ...]
+    max_tokens: int
+    temperature: float | None = None
+    top_p: float | None = None
+    reasoning_effort: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def system(self) -> str | None:
+        """The system prompt, for wire formats that send it outside the messages."""
+        parts = [m["content"] for m in self.messages if m["role"] == "system"]
+        return "\n\n".join(parts) if parts else None
+
+    @property
+    def chat(self) -> list[dict[str, str]]:
+        """The messages without the system prompt."""
+        return [dict(m) for m in self.messages if m["role"] != "system"]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["messages"] = [dict(m) for m in self.messages]
+        data.pop("metadata")
+        return data
+
+
+@dataclass
+class Completion:
+    """One answer from a model, with everything needed to account for it.
+
+    ``text`` is the answer shown to a user; ``reasoning`` holds a reasoning model's thinking
+    when the provider returns it separately (kept in the record, never fed to extraction).
+    ``cost`` is the provider-reported cost in USD when the provider reports one
+    (OpenRouter); otherwise the runner prices the tokens from the model table.
+    """
+
+    text: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+    finish_reason: str | None = None
+    latency: float = 0.0
+    reasoning: str | None = None
+    model: str | None = None
+    cost: float | None = None
+    raw: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Completion:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+class BaseModel(abc.ABC):
+    """A model the collector can ask for answers.
+
+    Subclasses set ``provider`` and implement ``generate``; ones that talk to a service
+    also implement ``create_client``.  The registry builds one client per provider, key and
+    base URL and hands the same client to every model that shares them, so connections are
+    pooled across models and requests.
+    """
+
+    provider: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        config: ModelConfig,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        client: Any = None,
+    ) -> None:
+        self.config = config
+        self.api_key = api_key
+        self.base_url = base_url
+        self.client = client
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def api_model(self) -> str:
+        """The model id sent on the wire."""
+        return str(self.config.model_params.get("api_model", self.config.name))
+
+    @classmethod
+    def create_client(cls, api_key: str | None, base_url: str | None, **options: Any) -> Any:
+        """Build the SDK client for one key and base URL; ``None`` for clientless models."""
+        return None
+
+    @classmethod
+    async def close_client(cls, client: Any) -> None:
+        """Release the connections of a client made by ``create_client``."""
+        close = getattr(client, "close", None) or getattr(client, "aclose", None)
+        if close is not None:
+            result = close()
+            if hasattr(result, "__await__"):
+                await result
+
+    @abc.abstractmethod
+    async def generate(self, request: Request) -> Completion:
+        """Send one request and return the answer, or raise a ``ProviderError``."""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name}>"

@@ -1,0 +1,102 @@
+"""Rows of the model table: what a provider is, and what a model is.
+
+``ProviderConfig`` holds what every model of one provider shares (the model class, where
+the key and base URL come from, rate-limit defaults).  ``ModelConfig`` is one row per model
+a user can name: the provider, the wire model id and sampling parameters, and prices.
+Both are plain data; the table itself lives in ``llm_solutions.models.table`` and can be
+extended by a models file or by plugins (see ``llm_solutions.models.registry``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from llm_solutions.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    """One provider: its model class and the defaults its models share.
+
+    ``model_class`` is ``"module:Class"`` so that a provider's SDK is imported only when
+    one of its models is used.  ``rpm``/``tpm`` are requests and tokens per minute and
+    ``max_concurrent`` the number of requests in flight, per key.
+    """
+
+    name: str
+    model_class: str
+    api_key_env: str | None = None
+    base_url_env: str | None = None
+    default_base_url: str | None = None
+    key_required: bool = True
+    rpm: int = 500
+    tpm: int = 200_000
+    max_concurrent: int = 16
+    description: str = ""
+
+    def load_class(self) -> type:
+        """Import and return the model class."""
+        module_name, _, class_name = self.model_class.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+            return getattr(module, class_name)
+        except (ImportError, AttributeError) as e:
+            raise ConfigError(
+                f"provider '{self.name}': cannot load model class {self.model_class!r} ({e}); "
+                "check the plugin is installed"
+            ) from e
+
+    def api_key(self) -> str | None:
+        """The key from the environment, or ``None``."""
+        return os.environ.get(self.api_key_env) or None if self.api_key_env else None
+
+    def base_url(self) -> str | None:
+        """The base URL: the ``<PROVIDER>_BASE_URL`` override, else the provider default."""
+        if self.base_url_env and os.environ.get(self.base_url_env):
+            return os.environ[self.base_url_env]
+        return self.default_base_url
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """One model a user can name on the command line.
+
+    ``model_params`` holds ``api_model`` (the id sent on the wire), ``max_tokens``,
+    ``temperature``, ``top_p``, ``reasoning_effort`` and ``extra`` (body fields sent as they
+    are).  Prices are USD per million tokens.  ``api_key_env``, ``base_url`` and the rate
+    limits default to the provider's when ``None``.
+    """
+
+    name: str
+    provider: str
+    model_params: dict[str, Any] = field(default_factory=dict)
+    input_price: float = 0.0
+    output_price: float = 0.0
+    cached_input_price: float | None = None
+    model_class: str | None = None
+    api_key_env: str | None = None
+    base_url: str | None = None
+    rpm: int | None = None
+    tpm: int | None = None
+    max_concurrent: int | None = None
+    reasoning: bool = False
+    description: str = ""
+
+    @property
+    def api_model(self) -> str:
+        return str(self.model_params.get("api_model", self.name))
+
+    @property
+    def max_tokens(self) -> int:
+        return int(self.model_params.get("max_tokens", 2048))
+
+    def cost(self, input_tokens: int, output_tokens: int, cached_tokens: int = 0) -> float:
+        """USD for one call; cached input tokens are billed at the cached price."""
+        cached_price = self.input_price if self.cached_input_price is None else self.cached_input_price
+        uncached = max(input_tokens - cached_tokens, 0)
+        return (
+            uncached * self.input_price + cached_tokens * cached_price + output_tokens * self.output_price
+        ) / 1_000_000

@@ -1,0 +1,174 @@
+"""Find models by name and build them.
+
+The table starts with ``llm_solutions.models.table``; plugins registered under the
+``llm_solutions.providers`` entry-point group add providers and models; a models file
+(TOML, from ``--models-file`` or ``LLM_SOLUTIONS_MODELS_FILE``) adds or replaces rows
+without code.  A plugin's entry point names a callable returning ``(providers, models)``:
+lists of ``ProviderConfig`` and ``ModelConfig``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import os
+import tomllib
+from dataclasses import dataclass, fields
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+from llm_solutions.errors import ConfigError
+from llm_solutions.models.base import BaseModel
+from llm_solutions.models.config import ModelConfig, ProviderConfig
+from llm_solutions.models.table import MODELS, PROVIDERS
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "llm_solutions.providers"
+MODELS_FILE_ENV = "LLM_SOLUTIONS_MODELS_FILE"
+
+
+@dataclass
+class Registry:
+    """The providers and models available in this process."""
+
+    providers: dict[str, ProviderConfig]
+    models: dict[str, ModelConfig]
+
+    def get(self, name: str) -> ModelConfig:
+        """The row for ``name``; an unknown name gets the closest names suggested."""
+        try:
+            return self.models[name]
+        except KeyError:
+            close = difflib.get_close_matches(name, list(self.models), n=3, cutoff=0.5)
+            hint = f"did you mean {', '.join(close)}?" if close else "see --list-models"
+            raise ConfigError(f"unknown model '{name}': {hint}") from None
+
+    def provider_of(self, config: ModelConfig) -> ProviderConfig:
+        try:
+            return self.providers[config.provider]
+        except KeyError:
+            raise ConfigError(
+                f"model '{config.name}' names unknown provider '{config.provider}'; "
+                f"known providers: {', '.join(sorted(self.providers))}"
+            ) from None
+
+    def api_key_env(self, config: ModelConfig) -> str | None:
+        return config.api_key_env or self.provider_of(config).api_key_env
+
+    def api_key(self, config: ModelConfig) -> str | None:
+        env = self.api_key_env(config)
+        return (os.environ.get(env) or None) if env else None
+
+    def has_key(self, config: ModelConfig) -> bool:
+        """True when the model can be called: its key is set, or it needs none."""
+        provider = self.provider_of(config)
+        return self.api_key(config) is not None or not provider.key_required
+
+    def base_url(self, config: ModelConfig) -> str | None:
+        return config.base_url or self.provider_of(config).base_url()
+
+    def limits(self, config: ModelConfig) -> tuple[int, int, int]:
+        """(rpm, tpm, max_concurrent) for the model: its own values, else its provider's."""
+        provider = self.provider_of(config)
+        return (
+            config.rpm or provider.rpm,
+            config.tpm or provider.tpm,
+            config.max_concurrent or provider.max_concurrent,
+        )
+
+    def model_class(self, config: ModelConfig) -> type[BaseModel]:
+        if config.model_class:
+            return ProviderConfig(name=config.provider, model_class=config.model_class).load_class()
+        return self.provider_of(config).load_class()
+
+    def require_keys(self, configs: list[ModelConfig]) -> None:
+        """Raise one ``ConfigError`` naming every model whose key is missing."""
+        missing = [(c.name, self.api_key_env(c)) for c in configs if not self.has_key(c)]
+        if missing:
+            names = ", ".join(f"{name} needs {env}" for name, env in missing)
+            raise ConfigError(f"missing API key: {names}; set it in the environment or .env")
+
+
+def _rows_from_file(path: Path) -> tuple[list[ProviderConfig], list[ModelConfig]]:
+    if not path.exists():
+        raise ConfigError(f"models file {path} does not exist; check --models-file or {MODELS_FILE_ENV}")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"models file {path} is not valid TOML: {e}") from e
+
+    def build(kind: type, row: Any, where: str) -> Any:
+        if not isinstance(row, dict) or "name" not in row:
+            raise ConfigError(f"{path}: each {where} entry needs a 'name'")
+        allowed = {f.name for f in fields(kind)}
+        unknown = sorted(set(row) - allowed)
+        if unknown:
+            raise ConfigError(
+                f"{path}: {where} '{row['name']}' has unknown key(s) {', '.join(unknown)}; "
+                f"allowed: {', '.join(sorted(allowed))}"
+            )
+        try:
+            return kind(**row)
+        except TypeError as e:
+            raise ConfigError(f"{path}: {where} '{row['name']}': {e}") from e
+
+    providers = [build(ProviderConfig, row, "providers") for row in data.get("providers", [])]
+    models = [build(ModelConfig, row, "models") for row in data.get("models", [])]
+    return providers, models
+
+
+def _rows_from_plugins() -> tuple[list[ProviderConfig], list[ModelConfig]]:
+    providers: list[ProviderConfig] = []
+    models: list[ModelConfig] = []
+    for point in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            found = point.load()()
+            more_providers, more_models = found
+        except Exception as e:  # a broken plugin must not take the collector down
+            log.warning("plugin %s could not be loaded: %s", point.name, e)
+            continue
+        providers.extend(more_providers)
+        models.extend(more_models)
+    return providers, models
+
+
+def load_registry(models_file: str | os.PathLike[str] | None = None) -> Registry:
+    """The built-in table, plus plugins, plus the models file (later rows win)."""
+    providers = dict(PROVIDERS)
+    models = {m.name: m for m in MODELS}
+    sources = [_rows_from_plugins()]
+    chosen = models_file or os.environ.get(MODELS_FILE_ENV)
+    if chosen:
+        sources.append(_rows_from_file(Path(chosen).expanduser()))
+    for more_providers, more_models in sources:
+        providers.update({p.name: p for p in more_providers})
+        models.update({m.name: m for m in more_models})
+    registry = Registry(providers=providers, models=models)
+    for config in models.values():
+        registry.provider_of(config)  # every row must name a known provider
+    return registry
+
+
+def build_models(registry: Registry, configs: list[ModelConfig], **client_options: Any) -> list[BaseModel]:
+    """Instantiate models, sharing one SDK client per model class, key and base URL."""
+    clients: dict[tuple[type, str | None, str | None], Any] = {}
+    built = []
+    for config in configs:
+        cls = registry.model_class(config)
+        key, url = registry.api_key(config), registry.base_url(config)
+        slot = (cls, key, url)
+        if slot not in clients:
+            clients[slot] = cls.create_client(key, url, **client_options)
+        built.append(cls(config, api_key=key, base_url=url, client=clients[slot]))
+    return built
+
+
+async def close_models(models: list[BaseModel]) -> None:
+    """Close each distinct client once."""
+    seen: set[int] = set()
+    for model in models:
+        if model.client is not None and id(model.client) not in seen:
+            seen.add(id(model.client))
+            await type(model).close_client(model.client)
