@@ -1,0 +1,154 @@
+"""``collect`` (``scripts/run_collection.py``): start a collection session."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+
+from llm_solutions.cache.settings import add_cache_arguments, settings_from_args
+from llm_solutions.cli.output import configure_logging, print_result
+from llm_solutions.collection.plan import Plan, make_plan
+from llm_solutions.collection.runner import run_collection
+from llm_solutions.collection.settings import CollectionSettings
+from llm_solutions.errors import ConfigError
+from llm_solutions.models.registry import Registry, load_registry
+
+log = logging.getLogger("llm_solutions")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``run_collection.py``."""
+    choose = parser.add_argument_group("what to run")
+    choose.add_argument("--models", nargs="+", metavar="NAME", help="models to ask (exact names, see --list-models)")
+    choose.add_argument("--all-models", action="store_true", help="every model whose API key is set")
+    choose.add_argument("--list-models", action="store_true", help="list models, key status and set env vars; exit")
+    choose.add_argument("--quick-test", action="store_true", help="one problem per category")
+    choose.add_argument("--dry-run", action="store_true",
+                        help="check keys, models and dataset; print task count and cost estimate; write nothing")
+    choose.add_argument("--categories", nargs="+", metavar="CAT", help="only these dataset categories")
+    choose.add_argument("--samples", type=int, metavar="N", help="answers per problem and model (default 1)")
+    choose.add_argument("--dataset", metavar="DIR", help="folder of *.jsonl problems (default: DATASET_PATH or built-in)")
+    choose.add_argument("--skip-invalid", action="store_true", default=None,
+                        help="leave out malformed dataset lines instead of refusing to start")
+    choose.add_argument("--models-file", metavar="FILE", help="TOML file adding models (LLM_SOLUTIONS_MODELS_FILE)")
+    choose.add_argument("--extraction-model", metavar="NAME",
+                        help="model that extracts code from answers the regex extractor finds unclear")
+    choose.add_argument("--no-execute", dest="execute", action="store_false", default=None,
+                        help="do not run the problems' tests against the solutions")
+
+    speed = parser.add_argument_group("speed and spend")
+    speed.add_argument("--batch-size", type=int, metavar="N",
+                       help="records per progress checkpoint (default BATCH_SIZE or 10)")
+    speed.add_argument("--max-concurrent", type=int, metavar="N",
+                       help="requests in flight per model and per provider (default MAX_CONCURRENT_PER_MODEL or 3)")
+    speed.add_argument("--rpm", type=int, metavar="N", help="requests per minute per provider (overrides the table)")
+    speed.add_argument("--tpm", type=int, metavar="N", help="tokens per minute per provider (overrides the table)")
+    speed.add_argument("--request-timeout", type=float, metavar="S", help="seconds before a request is abandoned (180)")
+    speed.add_argument("--max-attempts", type=int, metavar="N", help="attempts per task for retryable errors (6)")
+    speed.add_argument("--max-cost", type=float, metavar="USD", help="stop sending new requests once spend reaches this")
+    add_cache_arguments(speed)
+
+    out = parser.add_argument_group("output")
+    out.add_argument("--output-dir", metavar="DIR", help="where session folders go (default OUTPUT_DIR or generated)")
+    out.add_argument("--session-id", metavar="ID", help="name the session folder instead of session_<unix time>")
+    out.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    out.add_argument("--log-file", metavar="FILE", help="also write the log to FILE")
+    out.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _choose_models(args: argparse.Namespace, registry: Registry) -> list[str]:
+    if args.models:
+        return args.models
+    keyed = [m.name for m in registry.models.values()
+             if registry.provider_of(m).key_required and registry.has_key(m)]
+    if args.all_models:
+        if not keyed:
+            raise ConfigError("--all-models: no model has its API key set; add keys to .env (see .env.example)")
+        return keyed
+    if args.quick_test:
+        if keyed:
+            return keyed
+        log.info("no API keys are set: the quick test uses the offline model")
+        return ["offline"]
+    raise ConfigError("choose models with --models NAME ..., --all-models, or --quick-test (see --list-models)")
+
+
+def list_models(registry: Registry) -> None:
+    """Print every model with provider, key status and prices, then the key env vars."""
+    print(f"{'model':34} {'provider':18} key  {'$/M in':>8} {'$/M out':>8}  wire id")
+    for config in sorted(registry.models.values(), key=lambda c: (c.provider, c.name)):
+        mark = "✓" if registry.has_key(config) else "✗"
+        print(f"{config.name:34} {config.provider:18} {mark:4} {config.input_price:8.3f} "
+              f"{config.output_price:8.3f}  {config.api_model}")
+    print("\nAPI keys (✓ set, ✗ not set):")
+    for provider in sorted(registry.providers.values(), key=lambda p: p.name):
+        if provider.api_key_env:
+            mark = "✓" if os.environ.get(provider.api_key_env) else "✗"
+            optional = "" if provider.key_required else " (optional)"
+            print(f"  {provider.api_key_env:28} {mark}{optional}")
+    overrides = sorted(p.base_url_env for p in registry.providers.values()
+                       if p.base_url_env and os.environ.get(p.base_url_env))
+    if overrides:
+        print("\nBase URL overrides set: " + ", ".join(overrides))
+
+
+def print_plan(plan: Plan) -> None:
+    """The dry-run report: what would run and what it would cost."""
+    settings = plan.settings
+    print(f"dataset: {plan.dataset.path} ({len(plan.dataset.problems)} problems, "
+          f"{len(plan.dataset.skipped)} bad lines skipped)")
+    print(f"selected: {len(plan.problems)} problems in {len(plan.categories)} categories"
+          f"{' (quick test)' if settings.quick_test else ''}, {settings.samples} sample(s) each")
+    print(f"models: {', '.join(plan.model_names)} (keys ok)")
+    print(f"total tasks: {plan.total_tasks}")
+    print(f"\n{'model':34} {'tasks':>6} {'in tok':>10} {'out tok':>10} {'est $':>10} {'worst $':>10}")
+    total = worst = 0.0
+    for e in plan.estimates():
+        total, worst = total + e.cost, worst + e.worst_cost
+        print(f"{e.model:34} {e.tasks:6} {e.input_tokens:10} {e.output_tokens:10} {e.cost:10.4f} {e.worst_cost:10.4f}")
+    print(f"{'total':34} {plan.total_tasks:6} {'':10} {'':10} {total:10.4f} {worst:10.4f}")
+    print("\n(estimate: output = twice the canonical solution; worst case: every answer uses max_tokens; "
+          "cache hits cost nothing)\ndry run: nothing was sent and nothing was written")
+
+
+def settings_from(args: argparse.Namespace, registry: Registry) -> CollectionSettings:
+    max_concurrent = args.max_concurrent
+    return CollectionSettings.from_env(
+        models=_choose_models(args, registry),
+        categories=args.categories,
+        quick_test=args.quick_test,
+        samples=args.samples,
+        batch_size=args.batch_size,
+        max_concurrent_per_model=max_concurrent,
+        max_concurrent=max_concurrent,
+        dataset_path=args.dataset,
+        skip_invalid=args.skip_invalid,
+        output_dir=args.output_dir,
+        session_id=args.session_id,
+        models_file=args.models_file,
+        max_cost=args.max_cost,
+        execute=args.execute,
+        extraction_model=args.extraction_model,
+        rpm=args.rpm,
+        tpm=args.tpm,
+        request_timeout=args.request_timeout,
+        max_attempts=args.max_attempts,
+        cache=settings_from_args(args),
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    configure_logging(args.log_level, args.log_file)
+    registry = load_registry(args.models_file)
+    if args.list_models:
+        list_models(registry)
+        return 0
+    settings = settings_from(args, registry)
+    plan = make_plan(settings, registry=registry)
+    if args.dry_run:
+        print_plan(plan)
+        return 0
+    result = run_collection(settings, plan=plan, show_progress=not args.no_progress)
+    print_result(result)
+    return 0 if result.status == "completed" else 1

@@ -1,0 +1,38 @@
+"""What the commands print: log setup and the end-of-run report."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+from llm_solutions.collection.runner import RunResult
+
+
+def configure_logging(level: str = "INFO", log_file: str | None = None) -> None:
+    """Log to stderr (and to ``log_file``); the SDKs' own chatter stays at WARNING."""
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_file:
+        Path(log_file).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+        handlers=handlers,
+        force=True,
+    )
+    for noisy in ("httpx", "httpx2", "openai", "anthropic", "google_genai", "aiohttp"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
+def print_result(result: RunResult) -> None:
+    """The end-of-run lines: where the data is, what happened, how to continue."""
+    print(f"session: {result.path}")
+    print(f"status: {result.status} - {result.completed}/{result.total} tasks "
+          f"({result.successful} successful, {result.failed} failed), spent ${result.cost:.4f}")
+    for model, reason in result.stopped_models.items():
+        print(f"model {model} was stopped: {reason}")
+    if result.resume_command:
+        extra = " --retry-failed" if result.stopped_models else ""
+        print(f"resume with: {result.resume_command}{extra}")

@@ -1,0 +1,62 @@
+"""``resume`` (``scripts/resume_collection.py``): list, inspect and resume sessions."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+
+from llm_solutions.cli.output import configure_logging, print_result
+from llm_solutions.collection.session import list_sessions, resume_runner, session_info
+from llm_solutions.collection.store import SessionStore
+from llm_solutions.collection.session import default_output_dir
+from llm_solutions.errors import ConfigError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``resume_collection.py``."""
+    parser.add_argument("session", nargs="?", metavar="SESSION", help="session id (folder name) or path")
+    parser.add_argument("--list-sessions", action="store_true", help="list sessions with status, counts and date")
+    parser.add_argument("--status", action="store_true", help="show the session's status and exit")
+    parser.add_argument("--json", action="store_true", help="with --status or --list-sessions: print JSON")
+    parser.add_argument("--retry-failed", action="store_true", help="run again the tasks recorded as failed")
+    parser.add_argument("--max-cost", type=float, metavar="USD", help="a new spend limit for the whole session")
+    parser.add_argument("--output-dir", metavar="DIR", help="where sessions are (default OUTPUT_DIR or generated)")
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument("--log-file", metavar="FILE", help="also write the log to FILE")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    configure_logging(args.log_level, args.log_file)
+    output_dir = args.output_dir or default_output_dir()
+    if args.list_sessions:
+        sessions = list_sessions(output_dir)
+        if args.json:
+            print(json.dumps([s.to_dict() for s in sessions], indent=2))
+        elif not sessions:
+            print(f"no sessions in {output_dir}")
+        for s in [] if args.json else sessions:
+            print(f"{s.session_id:28} {s.status:12} {s.completed:>6}/{s.total:<6} ok {s.successful:<6} "
+                  f"failed {s.failed:<5} ${s.cost:<9.4f} {s.date}")
+        return 0
+    if not args.session:
+        raise ConfigError("name a session to resume (see --list-sessions)")
+    if args.status:
+        info = session_info(SessionStore.open(output_dir, args.session))
+        if args.json:
+            print(json.dumps(info.to_dict(), indent=2))
+        else:
+            print(f"session: {info.path}\nstatus: {info.status}\nstarted: {info.date}\n"
+                  f"tasks: {info.completed}/{info.total} ({info.successful} successful, {info.failed} failed)\n"
+                  f"spent: ${info.cost:.4f}")
+        return 0
+    runner = resume_runner(args.session, output_dir, retry_failed=args.retry_failed,
+                           max_cost=args.max_cost, show_progress=not args.no_progress)
+    info = session_info(runner.store)
+    if info.status == "completed" and not args.retry_failed and info.completed >= info.total:
+        print(f"session {info.session_id} is already completed ({info.completed}/{info.total} tasks); nothing to do")
+        return 0
+    result = asyncio.run(runner.run())
+    print_result(result)
+    return 0 if result.status == "completed" else 1

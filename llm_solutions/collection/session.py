@@ -1,0 +1,137 @@
+"""Sessions after the fact: list them, report their status, resume them, load their records."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from llm_solutions.collection.runner import CollectionRunner
+from llm_solutions.collection.settings import CollectionSettings
+from llm_solutions.collection.store import SessionStore, flatten_record, list_session_dirs
+from llm_solutions.errors import SessionError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+@dataclass
+class SessionInfo:
+    """A session's id, status and counts, from its files."""
+
+    session_id: str
+    path: Path
+    status: str
+    completed: int
+    total: int
+    successful: int
+    failed: int
+    started: float | None
+    cost: float
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dict(self.__dict__)
+        data["path"] = str(self.path)
+        return data
+
+    @property
+    def date(self) -> str:
+        return datetime.fromtimestamp(self.started).strftime("%Y-%m-%d %H:%M") if self.started else "?"
+
+
+def default_output_dir() -> Path:
+    return Path(os.environ.get("OUTPUT_DIR") or "generated")
+
+
+def session_parameters(store: SessionStore) -> dict[str, Any]:
+    """The original run's parameters, from ``progress.json`` or else ``summary.json``."""
+    for name, dig in (("progress.json", ("session_parameters",)),
+                      ("summary.json", ("collection_metadata", "session_parameters"))):
+        data: Any = store.read_json(name)
+        for key in dig:
+            data = data.get(key) if isinstance(data, dict) else None
+        if isinstance(data, dict) and data.get("models"):
+            return data
+    raise SessionError(
+        f"session {store.session_id} has no readable parameters (progress.json and summary.json are "
+        "missing or damaged); start a new run with run_collection.py"
+    )
+
+
+def session_info(store: SessionStore) -> SessionInfo:
+    """Status and counts; the counts come from the records themselves, not from progress.json."""
+    progress = store.read_json("progress.json") or {}
+    successful = failed = 0
+    seen: set[tuple[str, str, int]] = set()
+    cost = 0.0
+    for record in store.read_records():
+        seen.add((record["task_id"], record["model"], record.get("sample", 0)))
+        successful += bool(record.get("llm_call_success"))
+        failed += not record.get("llm_call_success")
+        cost += float(record.get("cost") or 0.0)
+    status = progress.get("status") or ("unknown" if not seen else "interrupted")
+    if status == "in_progress" and not _locked(store):
+        status = "interrupted"  # its process is gone: it died without saying so
+    return SessionInfo(
+        session_id=store.session_id,
+        path=store.path,
+        status=status,
+        completed=len(seen),
+        total=int(progress.get("total_tasks") or 0),
+        successful=successful,
+        failed=failed,
+        started=progress.get("start_time"),
+        cost=round(cost, 6),
+    )
+
+
+def _locked(store: SessionStore) -> bool:
+    try:
+        store.lock()
+    except SessionError:
+        return True
+    store.unlock()
+    return False
+
+
+def list_sessions(output_dir: str | os.PathLike[str] | None = None) -> list[SessionInfo]:
+    """Every session under ``output_dir`` (default ``OUTPUT_DIR`` or ``generated``), oldest first."""
+    root = Path(output_dir) if output_dir else default_output_dir()
+    return [session_info(SessionStore(path)) for path in list_session_dirs(root)]
+
+
+def resume_runner(
+    session_id: str,
+    output_dir: str | os.PathLike[str] | None = None,
+    *,
+    retry_failed: bool = False,
+    max_cost: float | None = None,
+    show_progress: bool = False,
+) -> CollectionRunner:
+    """A runner that continues ``session_id`` with its original parameters."""
+    root = Path(output_dir) if output_dir else default_output_dir()
+    store = SessionStore.open(root, session_id)
+    settings = CollectionSettings.from_dict(session_parameters(store))
+    settings.session_id = store.session_id
+    settings.output_dir = str(store.path.parent)
+    if max_cost is not None:
+        settings.max_cost = max_cost
+    return CollectionRunner(settings, store=store, retry_failed=retry_failed, show_progress=show_progress)
+
+
+def load_session(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """A session's records as a pandas DataFrame, one row per record.
+
+    ``path`` is a session folder (or a session id under ``generated/``).  Nested fields
+    (``validation``, ``evaluation``) stay as dicts; ``is_fully_valid`` and ``syntax_valid``
+    are added as flat columns.
+    """
+    import pandas as pd
+
+    folder = Path(path)
+    if not folder.is_dir():
+        folder = default_output_dir() / str(path)
+    store = SessionStore.open(folder.parent, folder.name)
+    return pd.DataFrame([flatten_record(r) for r in store.read_records()])

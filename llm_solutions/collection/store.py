@@ -1,0 +1,289 @@
+"""The session folder on disk: the only place that writes or reads session files.
+
+Layout of ``<output_dir>/<session_id>/``::
+
+    <model>/<category>.jsonl   one complete JSON line per finished task (source of truth)
+    <model>/<category>.csv     regenerated from the JSONL at the end of each run
+    progress.json              live counters; rewritten atomically, may lag the JSONL
+    summary.json, final_report.json, cross_model_comparison.json
+    .lock                      held (flock) by the process working on the session
+    damaged/                   torn lines and unreadable files moved aside, never deleted
+
+Records are appended as one ``write`` of a whole line and flushed before the task counts
+as done, so a crash can at worst leave one torn last line, which ``read_records`` moves
+aside so that its task runs again.
+"""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import json
+import logging
+import os
+import re
+import time
+from pathlib import Path
+from typing import IO, Any, Iterator
+
+from llm_solutions.errors import SessionError
+
+log = logging.getLogger(__name__)
+
+CSV_COLUMNS = [
+    "task_id", "model", "category", "complexity", "sample", "llm_call_success", "error_type", "error",
+    "is_fully_valid", "syntax_valid", "passed_all", "tests_passed", "tests_total", "execution_time",
+    "input_tokens", "output_tokens", "cached_tokens", "cost", "cache_hit", "timestamp", "problem",
+    "extracted_solution", "raw_response",
+]
+
+
+def task_key(task_id: str, model: str, sample: int) -> str:
+    """The id of one unit of work: a problem, asked of a model, for one sample."""
+    return f"{task_id}_{model}_s{sample}"
+
+
+def safe_name(name: str) -> str:
+    """A model or category name usable as a file name (``openrouter/x`` -> ``openrouter_x``)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "_"
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON so that readers see the old file or the new one, never half of one."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with tmp.open("w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=2, ensure_ascii=False, default=str)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def read_json(path: Path) -> Any | None:
+    """A JSON file's content, or ``None`` when missing or unreadable."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+class SessionStore:
+    """Reads and writes one session folder."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.session_id = self.path.name
+        self._handles: dict[Path, IO[str]] = {}
+        self._lock_handle: IO[str] | None = None
+
+    # --- creation and locking ----------------------------------------------------------
+
+    @classmethod
+    def create(cls, output_dir: Path, session_id: str | None = None) -> SessionStore:
+        """Make a new session folder; an existing one is never reused or overwritten."""
+        output_dir = Path(output_dir)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        if session_id is None:
+            stamp = int(time.time())
+            while (output_dir / f"session_{stamp}").exists():
+                stamp += 1
+            session_id = f"session_{stamp}"
+        if not re.fullmatch(r"[A-Za-z0-9._-]+", session_id):
+            raise SessionError(f"session id '{session_id}' may only use letters, digits, '.', '_' and '-'")
+        path = output_dir / session_id
+        try:
+            path.mkdir()
+        except FileExistsError:
+            raise SessionError(
+                f"session {path} already exists; resume it with resume_collection.py {session_id} "
+                "or choose another --session-id"
+            ) from None
+        return cls(path)
+
+    @classmethod
+    def open(cls, output_dir: Path, session_id: str) -> SessionStore:
+        """An existing session; a missing one gets an error listing the sessions there are."""
+        path = Path(session_id) if os.sep in session_id else Path(output_dir) / session_id
+        if not path.is_dir():
+            existing = [p.name for p in list_session_dirs(Path(output_dir))]
+            listing = ", ".join(existing[-10:]) if existing else "none"
+            raise SessionError(
+                f"session '{session_id}' not found in {output_dir}; existing sessions: {listing} "
+                "(see --list-sessions, or pass --output-dir)"
+            )
+        return cls(path)
+
+    def lock(self) -> None:
+        """Take the session's lock, or refuse: two processes must never write one session.
+
+        ``flock`` locks die with their process, so a crashed run never blocks a resume.
+        """
+        handle = (self.path / ".lock").open("a+", encoding="utf-8")
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise SessionError(
+                f"session {self.session_id} is in use by {holder}; wait for it to finish or stop it first"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        self._lock_handle = handle
+
+    def unlock(self) -> None:
+        if self._lock_handle is not None:
+            fcntl.flock(self._lock_handle.fileno(), fcntl.LOCK_UN)
+            self._lock_handle.close()
+            self._lock_handle = None
+
+    # --- records -----------------------------------------------------------------------
+
+    def records_file(self, model: str, category: str) -> Path:
+        return self.path / safe_name(model) / f"{safe_name(category)}.jsonl"
+
+    def append(self, record: dict[str, Any]) -> None:
+        """Append one record as a single complete line and flush it to the OS."""
+        path = self.records_file(record["model"], record["category"])
+        handle = self._handles.get(path)
+        if handle is None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle = path.open("a", encoding="utf-8")
+            self._handles[path] = handle
+        handle.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+        handle.flush()
+
+    def sync(self) -> None:
+        """fsync appended records, so they also survive a power loss, not only a crash."""
+        for handle in self._handles.values():
+            os.fsync(handle.fileno())
+
+    def close(self) -> None:
+        for handle in self._handles.values():
+            handle.flush()
+            os.fsync(handle.fileno())
+            handle.close()
+        self._handles.clear()
+
+    def record_files(self) -> list[Path]:
+        return sorted(p for p in self.path.glob("*/*.jsonl") if p.parent.name != "damaged")
+
+    def read_records(self, repair: bool = False) -> Iterator[dict[str, Any]]:
+        """Every stored record, file by file.
+
+        A line that is not valid JSON can only be a write cut short by a crash.  With
+        ``repair`` it is moved into ``damaged/`` and removed from the file, so its task runs
+        again; without, it is skipped with a warning.
+        """
+        for path in self.record_files():
+            good: list[str] = []
+            bad: list[str] = []
+            with path.open(encoding="utf-8", errors="replace") as handle:
+                for line in handle:
+                    if not line.strip():
+                        continue
+                    try:
+                        record = json.loads(line)
+                    except ValueError:
+                        bad.append(line)
+                        continue
+                    if not line.endswith("\n"):
+                        bad.append(line)  # parsed, but the newline never made it: rewrite whole
+                        continue
+                    good.append(line)
+                    yield record
+            if bad:
+                if repair:
+                    self._set_aside(path, good, bad)
+                else:
+                    log.warning("%s: %d damaged line(s) ignored", path, len(bad))
+
+    def _set_aside(self, path: Path, good: list[str], bad: list[str]) -> None:
+        damaged = self.path / "damaged"
+        damaged.mkdir(exist_ok=True)
+        aside = damaged / f"{path.parent.name}__{path.stem}.{int(time.time() * 1000)}.txt"
+        aside.write_text("".join(line if line.endswith("\n") else line + "\n" for line in bad), encoding="utf-8")
+        self.rewrite(path, good)
+        log.warning("%s: moved %d torn line(s) to %s; their tasks will run again", path, len(bad), aside)
+
+    def rewrite(self, path: Path, lines: list[str]) -> None:
+        """Replace a records file atomically with the given lines."""
+        handle = self._handles.pop(path, None)
+        if handle is not None:
+            handle.close()
+        tmp = path.with_name(f".{path.name}.tmp")
+        with tmp.open("w", encoding="utf-8") as out:
+            out.writelines(lines)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+
+    def remove_failed(self) -> int:
+        """Move records of failed calls into ``damaged/`` so ``--retry-failed`` can redo them."""
+        moved = 0
+        for path in self.record_files():
+            keep, failed = [], []
+            for line in path.read_text(encoding="utf-8").splitlines(keepends=True):
+                try:
+                    ok = json.loads(line).get("llm_call_success", False)
+                except ValueError:
+                    ok = True  # torn lines are read_records' business
+                (keep if ok else failed).append(line)
+            if failed:
+                aside = self.path / "damaged" / f"{path.parent.name}__{path.stem}.failed.{int(time.time() * 1000)}.jsonl"
+                aside.parent.mkdir(exist_ok=True)
+                aside.write_text("".join(failed), encoding="utf-8")
+                self.rewrite(path, keep)
+                moved += len(failed)
+        return moved
+
+    # --- derived files -----------------------------------------------------------------
+
+    def write_json(self, name: str, data: Any) -> Path:
+        path = self.path / name
+        write_json_atomic(path, data)
+        return path
+
+    def read_json(self, name: str) -> Any | None:
+        return read_json(self.path / name)
+
+    def write_csvs(self) -> list[Path]:
+        """Regenerate every ``<model>/<category>.csv`` from its JSONL, one file at a time."""
+        written = []
+        for path in self.record_files():
+            out = path.with_suffix(".csv")
+            tmp = out.with_name(f".{out.name}.tmp")
+            with tmp.open("w", encoding="utf-8", newline="") as handle:
+                writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+                writer.writeheader()
+                for line in path.read_text(encoding="utf-8").splitlines():
+                    try:
+                        writer.writerow(flatten_record(json.loads(line)))
+                    except ValueError:
+                        continue
+            os.replace(tmp, out)
+            written.append(out)
+        return written
+
+
+def flatten_record(record: dict[str, Any]) -> dict[str, Any]:
+    """The record as one flat row (CSV, DataFrame)."""
+    validation = record.get("validation") or {}
+    row = dict(record)
+    row["is_fully_valid"] = validation.get("is_fully_valid")
+    row["syntax_valid"] = (validation.get("syntax") or {}).get("is_valid")
+    return row
+
+
+def list_session_dirs(output_dir: Path) -> list[Path]:
+    """Session folders under ``output_dir``, oldest first."""
+    if not output_dir.is_dir():
+        return []
+    found = [p for p in output_dir.iterdir() if p.is_dir() and (
+        (p / "progress.json").exists() or (p / "summary.json").exists() or any(p.glob("*/*.jsonl"))
+    )]
+    return sorted(found, key=lambda p: (p.stat().st_mtime, p.name))
+

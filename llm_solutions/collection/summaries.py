@@ -1,0 +1,255 @@
+"""Session reports built from the records: ``summary.json``, ``final_report.json`` and
+``cross_model_comparison.json``.
+
+Everything here is derived from the JSONL files in one streaming pass, so the reports are
+always consistent with the records and can be rebuilt at any time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Iterable
+
+from llm_solutions.evaluation.passk import pass_at_k_summary
+
+PASS_AT_K = (1, 5, 10)
+
+
+def _rate(part: int, whole: int) -> float:
+    return round(100.0 * part / whole, 2) if whole else 0.0
+
+
+@dataclass
+class Tally:
+    """Counters over a group of records (a model, or a model's category)."""
+
+    solutions: int = 0
+    successful: int = 0
+    syntax_valid: int = 0
+    fully_valid: int = 0
+    time_total: float = 0.0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    cost: float = 0.0
+    cache_hits: int = 0
+    evaluated: int = 0
+    passed_all: int = 0
+    tests_passed: int = 0
+    tests_total: int = 0
+    problems: set[str] = field(default_factory=set)
+
+    def add(self, record: dict[str, Any]) -> None:
+        validation = record.get("validation") or {}
+        self.solutions += 1
+        self.problems.add(record["task_id"])
+        self.successful += bool(record.get("llm_call_success"))
+        self.syntax_valid += bool((validation.get("syntax") or {}).get("is_valid"))
+        self.fully_valid += bool(validation.get("is_fully_valid"))
+        self.time_total += float(record.get("execution_time") or 0.0)
+        self.input_tokens += int(record.get("input_tokens") or 0)
+        self.output_tokens += int(record.get("output_tokens") or 0)
+        self.cached_tokens += int(record.get("cached_tokens") or 0)
+        self.cost += float(record.get("cost") or 0.0)
+        self.cache_hits += bool(record.get("cache_hit"))
+        if record.get("tests_total") is not None:
+            self.evaluated += 1
+            self.passed_all += bool(record.get("passed_all"))
+            self.tests_passed += int(record.get("tests_passed") or 0)
+            self.tests_total += int(record.get("tests_total") or 0)
+
+    def performance(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "solutions": self.solutions,
+            "success_rate": _rate(self.successful, self.solutions),
+            "syntax_validity_rate": _rate(self.syntax_valid, self.solutions),
+            "full_validity_rate": _rate(self.fully_valid, self.solutions),
+            "avg_execution_time": round(self.time_total / self.solutions, 3) if self.solutions else 0.0,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cached_tokens": self.cached_tokens,
+            "cost": round(self.cost, 6),
+            "cache_hits": self.cache_hits,
+        }
+        if self.evaluated:
+            data["pass_rate"] = _rate(self.passed_all, self.evaluated)
+            data["test_pass_rate"] = _rate(self.tests_passed, self.tests_total)
+        return data
+
+
+@dataclass
+class SessionDigest:
+    """One pass over a session's records, grouped the ways the reports need."""
+
+    by_model: dict[str, Tally] = field(default_factory=lambda: defaultdict(Tally))
+    by_category: dict[tuple[str, str], Tally] = field(default_factory=lambda: defaultdict(Tally))
+    # (model, task_id) -> per-sample (passed_all or None, valid, time)
+    samples: dict[tuple[str, str], list[tuple[bool | None, bool, float]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    problems: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, records: Iterable[dict[str, Any]]) -> SessionDigest:
+        digest = cls()
+        for record in records:
+            digest.add(record)
+        return digest
+
+    def add(self, record: dict[str, Any]) -> None:
+        model, task_id = record["model"], record["task_id"]
+        self.by_model[model].add(record)
+        self.by_category[(model, record["category"])].add(record)
+        valid = bool((record.get("validation") or {}).get("is_fully_valid"))
+        passed = record.get("passed_all") if record.get("tests_total") is not None else None
+        self.samples[(model, task_id)].append((passed, valid, float(record.get("execution_time") or 0.0)))
+        if task_id not in self.problems:
+            self.problems[task_id] = {
+                "task_id": task_id,
+                "problem": record.get("problem"),
+                "category": record["category"],
+                "complexity": record.get("complexity"),
+            }
+
+    def pass_at_k(self, model: str, category: str | None = None) -> dict[str, float]:
+        results = {
+            task_id: [p for p, _, _ in runs]
+            for (m, task_id), runs in self.samples.items()
+            if m == model
+            and (category is None or self.problems[task_id]["category"] == category)
+            and runs
+            and all(p is not None for p, _, _ in runs)
+        }
+        return pass_at_k_summary(results, PASS_AT_K) if results else {}
+
+
+def build_summary(
+    digest: SessionDigest,
+    *,
+    session_id: str,
+    parameters: dict[str, Any],
+    start: float,
+    end: float | None,
+    total_tasks: int,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The ``summary.json`` document."""
+    models = list(parameters.get("models") or sorted(digest.by_model))
+    totals = Tally()
+    summaries: dict[str, Any] = {}
+    for model in models:
+        tally = digest.by_model.get(model, Tally())
+        for field_name in ("input_tokens", "output_tokens", "cached_tokens", "cost", "solutions", "cache_hits"):
+            setattr(totals, field_name, getattr(totals, field_name) + getattr(tally, field_name))
+        overall = tally.performance()
+        overall.update(digest.pass_at_k(model))
+        categories = sorted(c for (m, c) in digest.by_category if m == model)
+        per_category = {}
+        for category in categories:
+            performance = digest.by_category[(model, category)].performance()
+            performance.update(digest.pass_at_k(model, category))
+            per_category[category] = performance
+        summaries[model] = {
+            "model_name": model,
+            "overview": {
+                "total_problems": len(tally.problems),
+                "total_solutions": tally.solutions,
+                "categories_processed": categories,
+            },
+            "overall_performance": overall,
+            "category_performance": per_category,
+        }
+    metadata = {
+        "session_id": session_id,
+        "collection_start": start,
+        "collection_end": end,
+        "total_problems": len(digest.problems),
+        "total_tasks": total_tasks,
+        "total_solutions": totals.solutions,
+        "total_input_tokens": totals.input_tokens,
+        "total_output_tokens": totals.output_tokens,
+        "total_cached_tokens": totals.cached_tokens,
+        "total_cost": round(totals.cost, 6),
+        "models_evaluated": models,
+        "categories_included": sorted({c for (_, c) in digest.by_category}) or parameters.get("categories"),
+        "session_parameters": parameters,
+    }
+    metadata.update(extra or {})
+    return {
+        "session_id": session_id,
+        "collection_metadata": metadata,
+        "model_summaries": summaries,
+        "collection_date": datetime.fromtimestamp(end or time.time()).strftime("%Y-%m-%d %H:%M:%S"),
+    }
+
+
+def build_final_report(progress: dict[str, Any], *, end: float) -> dict[str, Any]:
+    """The ``final_report.json`` document, from the final ``progress.json`` content."""
+    current = progress["current_progress"]
+    total = progress["total_tasks"]
+    done = current["completed_tasks"]
+    elapsed = end - progress["start_time"]
+    remaining = max(total - done, 0)
+    return {
+        "session_id": progress["session_id"],
+        "progress": {
+            "completed": done,
+            "total": total,
+            "successful": current["successful_tasks"],
+            "failed": current["failed_tasks"],
+            "progress_percent": _rate(done, total),
+            "success_rate": _rate(current["successful_tasks"], done),
+        },
+        "timing": {
+            "elapsed_time": round(elapsed, 3),
+            "estimated_remaining": round(elapsed / done * remaining, 3) if done and remaining else 0,
+            "estimated_total": round(elapsed / done * total, 3) if done else None,
+            "last_update": end,
+        },
+        "model_progress": current["model_progress"],
+        "total_cost": current.get("total_cost", 0.0),
+        "status": progress["status"],
+        "end_time": end,
+        "total_duration": round(elapsed, 3),
+    }
+
+
+def build_comparison(digest: SessionDigest, *, session_id: str, models: list[str]) -> dict[str, Any]:
+    """The ``cross_model_comparison.json`` document: per problem, each model side by side.
+
+    With one sample per problem ``<model>_valid`` and ``<model>_passed`` are that sample's;
+    with several they are true when every sample is valid / at least one passes, and the
+    ``_rate`` and ``pass@k`` fields give the detail.
+    """
+    rows = []
+    for task_id, info in sorted(digest.problems.items()):
+        row = dict(info)
+        for model in models:
+            runs = digest.samples.get((model, task_id))
+            if not runs:
+                continue
+            row[f"{model}_valid"] = all(v for _, v, _ in runs)
+            row[f"{model}_time"] = round(sum(t for _, _, t in runs) / len(runs), 3)
+            if len(runs) > 1:
+                row[f"{model}_valid_rate"] = round(sum(v for _, v, _ in runs) / len(runs), 4)
+            outcomes = [p for p, _, _ in runs]
+            if all(p is not None for p in outcomes):
+                row[f"{model}_passed"] = any(outcomes)
+                if len(runs) > 1:
+                    row[f"{model}_pass_rate"] = round(sum(outcomes) / len(outcomes), 4)
+                    for name, value in pass_at_k_summary({task_id: outcomes}, PASS_AT_K).items():
+                        row[f"{model}_{name}"] = value
+        rows.append(row)
+    return {
+        "summary": {
+            "session_id": session_id,
+            "models_evaluated": models,
+            "categories_processed": sorted({r["category"] for r in rows}),
+            "total_problems": len(rows),
+            "pass_at_k": {m: digest.pass_at_k(m) for m in models if digest.pass_at_k(m)},
+        },
+        "problems": rows,
+    }
