@@ -26,7 +26,7 @@ from llm_solutions.collection.records import build_record
 from llm_solutions.collection.services import Services, open_services
 from llm_solutions.collection.settings import CollectionSettings
 from llm_solutions.collection.store import SessionStore
-from llm_solutions.collection.summaries import SessionDigest, build_comparison, build_final_report, build_summary
+from llm_solutions.collection.summaries import SessionDigest, build_summary, write_reports
 from llm_solutions.collection.tasks import Task, build_request, iter_tasks
 from llm_solutions.errors import ProviderError, UserError
 from llm_solutions.models.base import BaseModel, Completion
@@ -299,14 +299,7 @@ class CollectionRunner:
             tracker.status = "failed"
         for name, reason in self._stopped.items():
             tracker.per_model[name].stopped = reason
-        tracker.save(force=True)
-        end = time.time()
-        digest = SessionDigest.of(store.read_records())
-        store.write_csvs()
-        store.write_json("summary.json", self._summary(plan, tracker, end, digest, extra=services.report()))
-        store.write_json("final_report.json", build_final_report(tracker.to_dict(), end=end))
-        store.write_json("cross_model_comparison.json",
-                         build_comparison(digest, session_id=store.session_id, models=plan.model_names))
+        write_reports(store, tracker, parameters=self.settings.to_dict(), extra=services.report())
         progress = tracker.to_dict()["current_progress"]
         return RunResult(
             session_id=store.session_id,

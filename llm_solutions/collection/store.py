@@ -172,34 +172,38 @@ class SessionStore:
         return sorted(p for p in self.path.glob("*/*.jsonl") if p.parent.name != "damaged")
 
     def read_records(self, repair: bool = False) -> Iterator[dict[str, Any]]:
-        """Every stored record, file by file.
-
-        A line that is not valid JSON can only be a write cut short by a crash.  With
-        ``repair`` it is moved into ``damaged/`` and removed from the file, so its task runs
-        again; without, it is skipped with a warning.
-        """
+        """Every stored record, file by file (see ``read_records_file``)."""
         for path in self.record_files():
-            good: list[str] = []
-            bad: list[str] = []
-            with path.open(encoding="utf-8", errors="replace") as handle:
-                for line in handle:
-                    if not line.strip():
-                        continue
-                    try:
-                        record = json.loads(line)
-                    except ValueError:
-                        bad.append(line)
-                        continue
-                    if not line.endswith("\n"):
-                        bad.append(line)  # parsed, but the newline never made it: rewrite whole
-                        continue
-                    good.append(line)
-                    yield record
-            if bad:
-                if repair:
-                    self._set_aside(path, good, bad)
-                else:
-                    log.warning("%s: %d damaged line(s) ignored", path, len(bad))
+            yield from self.read_records_file(path, repair=repair)
+
+    def read_records_file(self, path: Path, repair: bool = False) -> Iterator[dict[str, Any]]:
+        """The records of one JSONL file.
+
+        A line that is not valid JSON, or lacks its newline, can only be a write cut short
+        by a crash.  With ``repair`` it is moved into ``damaged/`` and removed from the
+        file, so its task runs again; without, it is skipped with a warning.
+        """
+        good: list[str] = []
+        bad: list[str] = []
+        with path.open(encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    bad.append(line)
+                    continue
+                if not line.endswith("\n"):
+                    bad.append(line)  # parsed, but the newline never made it: not a whole write
+                    continue
+                good.append(line)
+                yield record
+        if bad:
+            if repair:
+                self._set_aside(path, good, bad)
+            else:
+                log.warning("%s: %d damaged line(s) ignored", path, len(bad))
 
     def _set_aside(self, path: Path, good: list[str], bad: list[str]) -> None:
         damaged = self.path / "damaged"

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Iterable
 
+from llm_solutions.collection.progress import ProgressTracker
+from llm_solutions.collection.store import SessionStore
 from llm_solutions.evaluation.passk import pass_at_k_summary
 
 PASS_AT_K = (1, 5, 10)
@@ -253,3 +255,24 @@ def build_comparison(digest: SessionDigest, *, session_id: str, models: list[str
         },
         "problems": rows,
     }
+
+
+def write_reports(
+    store: SessionStore,
+    tracker: ProgressTracker,
+    *,
+    parameters: dict[str, Any],
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """Rewrite every derived file of a session from its records: progress, CSVs, reports."""
+    tracker.save(force=True)
+    end = time.time()
+    digest = SessionDigest.of(store.read_records())
+    store.write_csvs()
+    store.write_json("summary.json", build_summary(
+        digest, session_id=store.session_id, parameters=parameters, start=tracker.start_time,
+        end=end, total_tasks=tracker.total_tasks, extra=extra,
+    ))
+    store.write_json("final_report.json", build_final_report(tracker.to_dict(), end=end))
+    store.write_json("cross_model_comparison.json",
+                     build_comparison(digest, session_id=store.session_id, models=tracker.models))

@@ -1,0 +1,23 @@
+"""``evaluate SESSION``: run the problems' tests against a finished session's solutions."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from llm_solutions.cli.output import configure_logging
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("session", metavar="SESSION", help="session id (folder name) or path")
+    parser.add_argument("--output-dir", metavar="DIR", help="where sessions are (default OUTPUT_DIR or generated)")
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+
+
+def run(args: argparse.Namespace) -> int:
+    from llm_solutions.collection.rescoring import evaluate_session
+
+    configure_logging(args.log_level)
+    path = asyncio.run(evaluate_session(args.session, args.output_dir))
+    print(f"evaluated: {path} (see summary.json for pass rates and pass@k)")
+    return 0
