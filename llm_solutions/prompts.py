@@ -38,8 +38,8 @@ def load_prompt(name: str) -> str:
     return _read(path)
 
 
-def render_prompt(name: str, **fields: object) -> str:
-    """Template ``name`` with its ``{fields}`` filled in."""
+def render_prompt(name: str, /, **fields: object) -> str:
+    """Template ``name`` with its ``{fields}`` filled in (a field may itself be called ``name``)."""
     template = load_prompt(name)
     try:
         return template.format(**fields)
