@@ -251,7 +251,7 @@ async def test_four_processes_share_one_cache(cache_url, tmp_path, make_cache):
         for worker in workers:
             if worker.poll() is None:
                 worker.kill()
-    for worker, (out, err) in zip(workers, results):
+    for worker, (out, err) in zip(workers, results, strict=True):
         assert worker.returncode == 0, err
         assert "locked" not in err
         assert json.loads(out)["writes"] == 200
@@ -348,7 +348,8 @@ def test_settings_layers_defaults_file_env_overrides(tmp_path):
     assert settings.ttl_seconds == 7 * 86400
     assert settings.min_completion_tokens == 9
     assert settings.key_params == ("model", "messages")
-    assert (settings.store_raw_response, settings.hash_algorithm, settings.force_override_cache) == (False, "sha256", True)
+    assert (settings.store_raw_response, settings.hash_algorithm) == (False, "sha256")
+    assert settings.force_override_cache is True
     assert settings.sqlite_path == "from-file.sqlite3"
     assert cache_settings({"url": "x.db"}, output_dir="out", env=env).url == "x.db"
     assert cache_settings(env={"LLM_SOLUTIONS_CACHE_TTL": "never"}).ttl_seconds is None
@@ -378,7 +379,7 @@ def test_bad_settings_are_one_line_config_errors(env, message):
 def test_cli_flags_and_disabled_cache(tmp_path, monkeypatch):
     import argparse
 
-    from llm_solutions.cache import add_cache_arguments, settings_from_args
+    from llm_solutions.cache import add_cache_arguments, overrides_from_args, settings_from_args
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--output-dir")
@@ -389,6 +390,7 @@ def test_cli_flags_and_disabled_cache(tmp_path, monkeypatch):
     assert settings.sqlite_path == str(tmp_path / "cache.sqlite3")
     assert (settings.force_override_cache, settings.ttl_seconds, settings.enabled) == (True, None, True)
     assert settings_from_args(parser.parse_args(["--cache-url", "c.db"])).url == "c.db"
+    assert overrides_from_args(parser.parse_args(["--no-cache"])) == {"enabled": False}
     disabled = settings_from_args(parser.parse_args(["--no-cache"]))
     assert asyncio.run(open_cache(disabled)) is None
     monkeypatch.setenv("LLM_SOLUTIONS_CACHE", "0")

@@ -17,6 +17,7 @@ from llm_solutions.cache.settings import (
     CacheSettings,
     add_cache_arguments,
     cache_settings,
+    overrides_from_args,
     settings_from_args,
 )
 
@@ -32,5 +33,6 @@ __all__ = [
     "key_material",
     "open_backend",
     "open_cache",
+    "overrides_from_args",
     "settings_from_args",
 ]

@@ -93,6 +93,7 @@ class Selection:
 
     @property
     def is_empty(self) -> bool:
+        """True when no condition is set."""
         return self.expired_at is None and self.model is None and self.created_before is None
 
     def where(self, placeholder: str) -> tuple[str, list[Any]]:

@@ -339,17 +339,27 @@ def add_cache_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def settings_from_args(
-    args: argparse.Namespace, output_dir: str | os.PathLike[str] | None = None
-) -> CacheSettings:
-    """``cache_settings`` with the flags of ``add_cache_arguments`` as overrides."""
-    overrides = {
+def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The flags of ``add_cache_arguments`` that were given, as ``cache_settings`` overrides.
+
+    Plain data, but ``url`` may hold a password: keep it in memory, never in a session file.
+    """
+    values = {
         "enabled": getattr(args, "cache_enabled", None),
         "force_override_cache": getattr(args, "force_override_cache", None),
         "url": getattr(args, "cache_url", None),
         "ttl_seconds": getattr(args, "cache_ttl", None),
     }
+    return {name: value for name, value in values.items() if value is not None}
+
+
+def settings_from_args(
+    args: argparse.Namespace, output_dir: str | os.PathLike[str] | None = None
+) -> CacheSettings:
+    """``cache_settings`` with the flags of ``add_cache_arguments`` as overrides.
+
+    ``output_dir`` defaults to ``args.output_dir`` when the parser has that option.
+    """
     if output_dir is None:
         output_dir = getattr(args, "output_dir", None)
-    return cache_settings(overrides, output_dir=output_dir)
-
+    return cache_settings(overrides_from_args(args), output_dir=output_dir)
