@@ -13,7 +13,8 @@ import ast
 import builtins
 import keyword
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 # Names the interpreter binds without any statement in the code.
 _IMPLICIT = frozenset(dir(builtins)) | {
@@ -21,9 +22,9 @@ _IMPLICIT = frozenset(dir(builtins)) | {
     "__annotations__", "__cached__", "__path__", "__module__", "__qualname__", "__class__", "__dict__",
 }
 
-_DEF_LINE = re.compile(r"^(?:async[ \t]+)?(?:def|class)[ \t]+([A-Za-z_]\w*)|^([A-Za-z_]\w*)[ \t]*(?::[^=\n]*)?=(?!=)", re.M)
-_IMPORT_LINE = re.compile(r"^[ \t]*import[ \t]+([\w., \t]+?)[ \t]*(?:#.*)?$", re.M)
-_FROM_LINE = re.compile(r"^[ \t]*from[ \t]+([\w.]+)[ \t]+import[ \t]+\(?([\w*, \t]+)", re.M)
+_DEF_LINE = re.compile(r"^(?:async[ \t]+)?(?:def|class)[ \t]+([A-Za-z_]\w*)|^([A-Za-z_]\w*)[ \t]*(?::[^=\n]*)?=(?!=)", re.MULTILINE)
+_IMPORT_LINE = re.compile(r"^[ \t]*import[ \t]+([\w., \t]+?)[ \t]*(?:#.*)?$", re.MULTILINE)
+_FROM_LINE = re.compile(r"^[ \t]*from[ \t]+([\w.]+)[ \t]+import[ \t]+\(?([\w*, \t]+)", re.MULTILINE)
 
 
 def parse_code(code: str) -> ast.Module | None:
@@ -94,10 +95,14 @@ class _NameAnalysis(ast.NodeVisitor):
             and any(alias.name == "annotations" for alias in node.names)
             for node in tree.body
         )
-        self.visit(tree)
+        try:
+            self.visit(tree)
+            self.complete = True
+        except RecursionError:  # parses, but too deep to walk: report nothing rather than guess
+            self.complete = False
 
     def undefined(self) -> list[str]:
-        if self.star_import:
+        if self.star_import or not self.complete:
             return []
         missing: dict[str, None] = {}
         for name, scope in self.loads:
@@ -208,30 +213,20 @@ class _NameAnalysis(ast.NodeVisitor):
     def visit_Nonlocal(self, node: ast.Nonlocal) -> None:
         self.scope.bound.update(node.names)
 
-    def visit_ExceptHandler(self, node: ast.ExceptHandler) -> None:
-        if node.name:
-            self.scope.bound.add(node.name)
+    def _bind_capture(self, node: ast.ExceptHandler | ast.MatchAs | ast.MatchStar | ast.MatchMapping) -> None:
+        name = node.rest if isinstance(node, ast.MatchMapping) else node.name
+        if name:
+            self.scope.bound.add(name)
         self.generic_visit(node)
 
-    def visit_MatchAs(self, node: ast.MatchAs) -> None:
-        if node.name:
-            self.scope.bound.add(node.name)
-        self.generic_visit(node)
-
-    def visit_MatchStar(self, node: ast.MatchStar) -> None:
-        if node.name:
-            self.scope.bound.add(node.name)
-
-    def visit_MatchMapping(self, node: ast.MatchMapping) -> None:
-        if node.rest:
-            self.scope.bound.add(node.rest)
-        self.generic_visit(node)
+    visit_ExceptHandler = visit_MatchAs = visit_MatchStar = visit_MatchMapping = _bind_capture
 
 
 def undefined_names(tree: ast.Module) -> list[str]:
     """Names read but bound nowhere they could come from, in order of first use.
 
-    Empty when the module has a star import, since any name could come from it.
+    Empty when the module has a star import, since any name could come from it, and for
+    code nested too deeply to analyse.
     """
     return _NameAnalysis(tree).undefined()
 

@@ -356,3 +356,11 @@ def test_star_import_disables_undefined_name_reports() -> None:
 def test_comprehension_first_iterable_is_read_in_the_enclosing_scope() -> None:
     assert undefined("def f(x):\n    return [x for x in x]") == []
     assert undefined("def f():\n    return [x for x in x]") == ["x"]
+
+
+def test_code_too_deep_to_analyse_is_not_flagged_and_does_not_crash() -> None:
+    code = "def f(a):\n    return " + " + ".join(["a"] * 2000)
+    result = validate_code(code, "f")
+    assert result["syntax"]["is_valid"] is True
+    assert result["structure"]["undefined_names"] == []
+    assert result["is_fully_valid"] is True
