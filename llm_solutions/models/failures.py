@@ -1,0 +1,142 @@
+"""Turning a failed HTTP exchange into one of our ``ProviderError`` types.
+
+Every provider SDK raises its own exception classes, but what they carry is the same: an
+HTTP status, response headers, and an error message from the body.  The provider modules
+pull those three out of their SDK's exception and hand them to ``error_for_status``, which
+picks the error type the runner acts on (retry, wait, stop the model, give up on the
+request).  Wording checks live here too, because providers signal "quota gone" and
+"prompt too long" only in their messages.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import re
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from llm_solutions.errors import (
+    AuthenticationError,
+    BadRequestError,
+    ContentRefusedError,
+    ContextLengthError,
+    ProviderError,
+    QuotaExhaustedError,
+    RateLimitError,
+    RequestTimeoutError,
+    TransientError,
+)
+
+# A 429 or 402 with this wording means the key has no budget left; waiting will not help.
+_QUOTA_WORDS = re.compile(
+    r"insufficient[_ ]quota|exceeded your current quota.*(plan|billing)|credit balance|"
+    r"out of credits|insufficient (credits|balance)|daily (limit|quota)|per[- ]day|"
+    r"billing (hard )?limit|spend(ing)? limit|quota (has been )?exhausted|payment required",
+    re.IGNORECASE,
+)
+
+_CONTEXT_WORDS = re.compile(
+    r"context[_ ]length|context window|maximum context|prompt is too long|too many tokens|"
+    r"input token count .* exceeds|exceeds the maximum number of tokens|"
+    r"reduce the length of the messages|input length and `?max_tokens`? exceed|"
+    r"maximum (input )?length|token limit",
+    re.IGNORECASE,
+)
+
+_REFUSAL_WORDS = re.compile(
+    r"content[_ ](policy|filter|management)|safety (system|filter)|flagged|moderation",
+    re.IGNORECASE,
+)
+
+
+def lower_headers(headers: Mapping[str, Any] | None) -> dict[str, str]:
+    """Response headers as a plain dict with lowercase names (the form ``Completion`` keeps)."""
+    if not headers:
+        return {}
+    items = headers.items() if hasattr(headers, "items") else headers
+    return {str(name).lower(): str(value) for name, value in items}
+
+
+def retry_after_from_headers(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait per ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date)."""
+    lowered = lower_headers(headers)
+    millis = lowered.get("retry-after-ms")
+    if millis:
+        try:
+            return max(float(millis) / 1000.0, 0.0)
+        except ValueError:
+            pass
+    value = lowered.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(when.timestamp() - time.time(), 0.0)
+
+
+def duration_seconds(text: str | None) -> float | None:
+    """A protobuf ``Duration`` string such as ``"37s"`` or ``"1.5s"`` in seconds."""
+    if not text:
+        return None
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)s\s*", str(text))
+    return float(match.group(1)) if match else None
+
+
+def mentions_quota(text: str | None) -> bool:
+    """True when an error message says the key's quota or credit is used up."""
+    return bool(text) and bool(_QUOTA_WORDS.search(text))
+
+
+def mentions_context_length(text: str | None) -> bool:
+    """True when an error message says the prompt does not fit the context window."""
+    return bool(text) and bool(_CONTEXT_WORDS.search(text))
+
+
+def mentions_refusal(text: str | None) -> bool:
+    """True when an error message says a safety or content filter refused the request."""
+    return bool(text) and bool(_REFUSAL_WORDS.search(text))
+
+
+def error_for_status(
+    provider: str,
+    status: int | None,
+    message: str,
+    headers: Mapping[str, str] | None = None,
+    *,
+    retry_after: float | None = None,
+    quota: bool | None = None,
+    context_length: bool | None = None,
+    refusal: bool | None = None,
+) -> ProviderError:
+    """The ``ProviderError`` for an HTTP error response.
+
+    ``quota``, ``context_length`` and ``refusal`` let a provider module decide from its
+    structured error codes; left ``None``, the message wording decides.  ``retry_after``
+    overrides the hint read from the headers (Gemini puts it in the body).
+    """
+    hdrs = lower_headers(headers)
+    hint = retry_after if retry_after is not None else retry_after_from_headers(hdrs)
+    fields: dict[str, Any] = {"provider": provider, "status": status, "headers": hdrs, "retry_after": hint}
+    quota = mentions_quota(message) if quota is None else quota
+    if status == 429:
+        return (QuotaExhaustedError if quota else RateLimitError)(message, **fields)
+    if status == 402 or (quota and status in (400, 403)):
+        return QuotaExhaustedError(message, **fields)
+    if status in (401, 403):
+        return AuthenticationError(message, **fields)
+    if status in (408, 504):
+        return RequestTimeoutError(message, **fields)
+    if status is not None and status >= 500:
+        return TransientError(message, **fields)
+    if context_length if context_length is not None else mentions_context_length(message):
+        return ContextLengthError(message, **fields)
+    if refusal if refusal is not None else mentions_refusal(message):
+        return ContentRefusedError(message, **fields)
+    return BadRequestError(message, **fields)
