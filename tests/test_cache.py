@@ -9,6 +9,7 @@ and drops it afterwards.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import os
@@ -410,7 +411,14 @@ async def test_password_never_shown(capsys, caplog):
     url = f"mysql://alice:Sup3r-S3cret@127.0.0.1:{_closed_port()}/team?table=answers"
     settings = cache_settings({"url": url, "connect_timeout": 2}, env={})
     assert settings.redacted_url == url.replace("Sup3r-S3cret", "***")
-    shown = [settings.redacted_url, json.dumps(settings.describe()), repr(settings), str(settings)]
+    assert settings.url == url.replace(":Sup3r-S3cret", "")
+    assert settings.password.reveal() == "Sup3r-S3cret"
+    # Settings recorded the naive way (a dataclass dump) hold no password either, and
+    # read back they take the password from the environment again.
+    recorded = json.dumps(dataclasses.asdict(settings), default=str)
+    again = cache_settings(json.loads(recorded), env={})
+    assert (again.url, again.password) == (settings.url, None)
+    shown = [settings.redacted_url, json.dumps(settings.describe()), repr(settings), str(settings), recorded]
     with pytest.raises(ConfigError) as caught:
         await open_cache(settings)
     shown.append(str(caught.value))
@@ -439,6 +447,36 @@ async def test_password_absent_from_what_the_cache_writes(make_cache, cache_url,
         if password:
             assert cache_url not in text
             assert f":{password}@" not in text
+
+
+def test_mysql_url_parts_fall_back_to_mysql_env_vars():
+    from llm_solutions.cache.mysql import MySQLTarget
+
+    env = {"MYSQL_USER": "env_user", "MYSQL_PASSWORD": "env_pw", "MYSQL_HOST": "db.local",
+           "MYSQL_PORT": "3307", "MYSQL_DATABASE": "env_db"}
+    target = MySQLTarget.from_url("mysql://?table=answers", env)
+    assert (target.user, target.password, target.host, target.port, target.database, target.table) == (
+        "env_user", "env_pw", "db.local", 3307, "env_db", "answers")
+    target = MySQLTarget.from_url("mysql://bob:url%2Fpw@10.0.0.1:3310/team", env)
+    assert (target.user, target.password, target.host, target.port, target.database) == (
+        "bob", "url/pw", "10.0.0.1", 3310, "team")
+    assert "pw" not in target.describe() and "pw" not in repr(target)
+    assert MySQLTarget.from_url("mysql://bob@h/team", env, password="given").password == "given"
+
+
+async def test_mysql_credentials_from_the_environment(mysql_base_url, monkeypatch):
+    parts = urlsplit(mysql_base_url)
+    for name, value in {"MYSQL_USER": parts.username, "MYSQL_PASSWORD": parts.password,
+                        "MYSQL_HOST": parts.hostname, "MYSQL_PORT": str(parts.port or 3306),
+                        "MYSQL_DATABASE": parts.path.lstrip("/")}.items():
+        monkeypatch.setenv(name, value or "")
+    cache = await open_cache(cache_settings({"url": f"mysql://?table=t_{uuid.uuid4().hex[:16]}"}, env={}))
+    try:
+        assert await cache.store(GPT, ask("a"), 0, answer())
+        assert (await cache.lookup(GPT, ask("a"), 0)).completion.text == answer().text
+    finally:
+        await cache.backend.drop_table()
+        await cache.close()
 
 
 # --- the cache command ---------------------------------------------------------------------

@@ -70,8 +70,13 @@ class MySQLTarget:
     password: str | None = field(default=None, repr=False)
 
     @classmethod
-    def from_url(cls, url: str, env: Mapping[str, str] | None = None) -> MySQLTarget:
-        """Parse ``url``, filling missing parts from ``env`` (``os.environ`` by default)."""
+    def from_url(
+        cls, url: str, env: Mapping[str, str] | None = None, *, password: str | None = None
+    ) -> MySQLTarget:
+        """Parse ``url``, filling missing parts from ``env`` (``os.environ`` by default).
+
+        ``password`` (the settings' own) beats one in the URL, which beats ``MYSQL_PASSWORD``.
+        """
         env = os.environ if env is None else env
         scheme = url.split("://", 1)[0]
         try:
@@ -107,7 +112,11 @@ class MySQLTarget:
             user=unquote(parts.username) if parts.username else env.get("MYSQL_USER") or None,
             database=database,
             table=table,
-            password=unquote(parts.password) if parts.password is not None else env.get("MYSQL_PASSWORD"),
+            password=(
+                password
+                if password is not None
+                else unquote(parts.password) if parts.password is not None else env.get("MYSQL_PASSWORD")
+            ),
         )
 
     def describe(self) -> str:

@@ -283,7 +283,8 @@ async def open_backend(settings: CacheSettings) -> CacheBackend:
     if settings.backend == "mysql":
         from llm_solutions.cache.mysql import MySQLBackend, MySQLTarget
 
-        target = MySQLTarget.from_url(settings.url)
+        password = settings.password.reveal() if settings.password is not None else None
+        target = MySQLTarget.from_url(settings.url, password=password)
         return await MySQLBackend.open(
             target, pool_size=settings.pool_size, connect_timeout=settings.connect_timeout
         )

@@ -6,8 +6,10 @@ into the environment by the CLI) are listed in ``ENV_VARS``.  Overrides come fro
 command line (``add_cache_arguments`` / ``settings_from_args``).  Every bad value is a
 one-line ``ConfigError`` naming where it came from and how to fix it.
 
-A MySQL URL may carry a password; it is kept only in ``url`` and shown everywhere else
-(``redacted_url``, ``describe()``, ``repr``) as ``***``.
+A MySQL URL may carry a password.  ``CacheSettings`` moves it out of ``url`` into
+``password``, a ``Secret`` that prints as ``***`` (``repr``, ``str``, ``describe()``, and
+``json.dumps(dataclasses.asdict(settings), default=str)``), so settings recorded in a
+session file never hold it, however they are written.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from llm_solutions.cache.key import (
     DEFAULT_DIGEST_SIZE,
@@ -55,6 +57,53 @@ MYSQL_SCHEMES = ("mysql", "mariadb", "mysql+aiomysql")
 _SECRET_QUERY_KEYS = re.compile(r"pass|secret|token", re.IGNORECASE)
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+REDACTED = "***"
+
+
+class Secret:
+    """A password that shows as ``***`` everywhere; ``reveal()`` gives the value."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The real value, for the database driver only."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return repr(REDACTED)
+
+    def __str__(self) -> str:
+        return REDACTED
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Secret:
+        # dataclasses.asdict deep-copies fields; keep the Secret wrapped.
+        return self
+
+
+def split_password(url: str) -> tuple[str, str | None]:
+    """``url`` without its password, and the (decoded) password or ``None``."""
+    if "://" not in url:
+        return url, None
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return url, None
+    if password is None:
+        return url, None
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user = userinfo.split(":", 1)[0]
+    netloc = f"{user}@{hostport}" if user else hostport
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)), unquote(password)
 
 
 @dataclass(frozen=True)
@@ -67,6 +116,7 @@ class CacheSettings:
     ``MYSQL_PORT``, ``MYSQL_DATABASE``).  ``ttl_seconds=None`` never expires entries.
     ``force_override_cache`` skips reads but still writes; ``refresh_if_missing_raw``
     treats an entry stored without the raw payload as a miss while raw storage is on.
+    A password in ``url`` is moved to ``password`` when the settings are made.
     """
 
     enabled: bool = True
@@ -81,6 +131,15 @@ class CacheSettings:
     digest_size: int = DEFAULT_DIGEST_SIZE
     pool_size: int = 10
     connect_timeout: float = 10.0
+    password: Secret | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.password, str):
+            object.__setattr__(self, "password", Secret(self.password))
+        bare, url_password = split_password(self.url)
+        if url_password is not None:
+            object.__setattr__(self, "url", bare)
+            object.__setattr__(self, "password", Secret(url_password))
 
     @property
     def backend(self) -> str:
@@ -96,12 +155,17 @@ class CacheSettings:
 
     @property
     def redacted_url(self) -> str:
-        """The URL with any password replaced by ``***``: safe to log and to store."""
-        return redact_url(self.url)
+        """The URL, with ``***`` where a password was given: safe to log and to store."""
+        url = redact_url(self.url)
+        if self.password is None or "://" not in url:
+            return url
+        scheme, _, rest = url.partition("://")
+        user, at, hostpart = rest.partition("@")
+        return f"{scheme}://{user}:{REDACTED}@{hostpart}" if at else f"{scheme}://:{REDACTED}@{rest}"
 
     def describe(self) -> dict[str, Any]:
         """The settings as plain data for summary files, with the password redacted."""
-        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "password"}
         data["url"] = self.redacted_url
         data["key_params"] = list(self.key_params)
         data["backend"] = self.backend
@@ -247,6 +311,15 @@ def _algorithm(value: Any, where: str) -> str:
     return text
 
 
+def _password(value: Any, where: str) -> Secret | None:
+    if isinstance(value, Secret):
+        return value
+    # Settings read back from a record carry the redaction marker: use the environment.
+    if value == REDACTED:
+        return None
+    return Secret(str(value))
+
+
 PARSERS: dict[str, Callable[[Any, str], Any]] = {
     "enabled": _bool,
     "force_override_cache": _bool,
@@ -260,6 +333,7 @@ PARSERS: dict[str, Callable[[Any, str], Any]] = {
     "digest_size": _int_in(1, 64),
     "pool_size": _int_in(1, 1000),
     "connect_timeout": _positive_float,
+    "password": _password,
 }
 
 
