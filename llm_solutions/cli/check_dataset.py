@@ -1,0 +1,78 @@
+"""``llm-solutions check-dataset``: the dataset loads, and every canonical solution passes its tests.
+
+Format problems are reported by ``load_dataset`` (one ``file:line: reason`` each).  Then
+every canonical solution runs against its own tests in the sandbox; each failing test is
+printed as ``task_id: test i: status: message`` and the exit code is 1 if any failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+
+from llm_solutions.dataset import Problem, load_dataset
+from llm_solutions.errors import ConfigError
+from llm_solutions.evaluation.evaluator import Evaluator
+from llm_solutions.evaluation.results import PASSED, SolutionEvaluation
+from llm_solutions.evaluation.sandbox import SandboxLimits
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``check-dataset``."""
+    parser.add_argument("--dataset", metavar="DIR", help="dataset folder of *.jsonl files (default: built-in)")
+    parser.add_argument("--categories", nargs="+", metavar="CATEGORY", help="check only these categories")
+    parser.add_argument("--skip-invalid", action="store_true", help="leave out malformed lines instead of stopping")
+    parser.add_argument("--workers", type=int, default=None, help="test processes at a time (default: CPU count)")
+    parser.add_argument("--timeout", type=float, default=10.0, help="seconds per test (default: 10)")
+
+
+async def check_problems(
+    problems: list[Problem], workers: int | None = None, limits: SandboxLimits | None = None
+) -> tuple[list[SolutionEvaluation], str]:
+    """Evaluate every problem's canonical solution; returns the evaluations and the isolation mode."""
+    evaluator = Evaluator(limits=limits, workers=workers)
+    try:
+        mode = (await evaluator.isolation()).mode
+        evaluations = await asyncio.gather(*(evaluator.evaluate(p, p.canonical_solution) for p in problems))
+    finally:
+        await evaluator.close()
+    return list(evaluations), mode
+
+
+def failure_lines(evaluation: SolutionEvaluation) -> list[str]:
+    """One ``task_id: test i: status: message`` line per test that did not pass."""
+    return [
+        f"{evaluation.task_id}: test {test.index}: {test.summary()}"
+        for test in evaluation.tests
+        if test.status != PASSED
+    ]
+
+
+def run(args: argparse.Namespace) -> int:
+    """Check the dataset; 0 when every canonical solution passes, 1 otherwise."""
+    if args.workers is not None and args.workers < 1:
+        raise ConfigError(f"--workers must be at least 1 (got {args.workers})")
+    if args.timeout <= 0:
+        raise ConfigError(f"--timeout must be positive (got {args.timeout:g})")
+    dataset = load_dataset(args.dataset, skip_invalid=args.skip_invalid)
+    for line in dataset.skipped:
+        print(f"skipped: {line}", file=sys.stderr)
+    problems = dataset.select(categories=args.categories)
+    limits = SandboxLimits(test_timeout=args.timeout, solution_timeout=max(60.0, args.timeout))
+    started = time.monotonic()
+    evaluations, mode = asyncio.run(check_problems(problems, args.workers, limits))
+    failed = 0
+    for evaluation in evaluations:
+        lines = failure_lines(evaluation)
+        if lines:
+            failed += 1
+            print("\n".join(lines))
+    elapsed = time.monotonic() - started
+    tests = sum(e.tests_total for e in evaluations)
+    print(
+        f"{len(problems)} problems, {tests} tests: {len(problems) - failed} passed, {failed} failed "
+        f"(sandbox: {mode}, {elapsed:.1f} s)"
+    )
+    return 1 if failed else 0

@@ -1,0 +1,123 @@
+"""The program that runs inside the sandbox: one test of one solution.
+
+It is started as ``python -I -c <this file's source> RESULT_FD`` (stdlib only, no imports
+from this package, because the sandbox cannot see the project) and reads one JSON
+payload from stdin::
+
+    {"nonce": "...", "code": "...", "ctx": "...", "assertion": "...", "limits": {...}}
+
+It first lowers its own resource limits, then runs the solution, ``ctx`` and the
+assertion in one namespace, and writes exactly one JSON line to ``RESULT_FD``::
+
+    {"nonce": "...", "status": "passed" | "failed" | "error", "phase": ..., "exc_type": ...,
+     "message": ..., "traceback": ...}
+
+The parent counts a test as passed only when that line arrives with the right nonce, so a
+solution that calls ``sys.exit(0)`` or ``os._exit(0)`` before the assertion runs is
+recorded as an error, never as a pass.
+"""
+
+from __future__ import annotations
+
+import json
+import linecache
+import os
+import resource
+import sys
+import traceback
+import types
+
+_TRACEBACK_CHARS = 4000
+_MESSAGE_CHARS = 1000
+
+
+def _apply_limits(limits: dict[str, int]) -> None:
+    """Lower this process's rlimits; children inherit them and cannot raise them again."""
+    names = {
+        "memory_bytes": resource.RLIMIT_AS,
+        "cpu_seconds": resource.RLIMIT_CPU,
+        "max_processes": resource.RLIMIT_NPROC,
+        "max_file_bytes": resource.RLIMIT_FSIZE,
+        "max_open_files": resource.RLIMIT_NOFILE,
+        "core_bytes": resource.RLIMIT_CORE,
+    }
+    for key, which in names.items():
+        value = limits.get(key)
+        if value is None:
+            continue
+        soft, hard = resource.getrlimit(which)
+        # Never ask for more than the current hard limit: that would fail with EPERM.
+        if hard != resource.RLIM_INFINITY:
+            value = min(value, hard)
+        # The CPU hard limit sits one second above the soft one so SIGXCPU arrives first.
+        new_hard = value + 1 if which == resource.RLIMIT_CPU else value
+        if hard != resource.RLIM_INFINITY:
+            new_hard = min(new_hard, hard)
+        resource.setrlimit(which, (value, new_hard))
+
+
+def _describe(exc: BaseException, phase: str, status: str) -> dict[str, object]:
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    message = str(exc)
+    if not message:
+        # A bare ``assert x == y`` says nothing; the failing line does.
+        frames = traceback.extract_tb(exc.__traceback__)
+        message = (frames[-1].line or "") if frames else ""
+    return {
+        "status": status,
+        "phase": phase,
+        "exc_type": type(exc).__name__,
+        "message": message[:_MESSAGE_CHARS],
+        "traceback": text[-_TRACEBACK_CHARS:],
+    }
+
+
+def _run(payload: dict[str, object]) -> dict[str, object]:
+    module = types.ModuleType("solution")
+    module.__dict__["__builtins__"] = __builtins__
+    # Registered so that pickle, dataclasses and typing can find the solution's classes.
+    sys.modules["solution"] = module
+    namespace = module.__dict__
+    for phase in ("code", "ctx", "assertion"):
+        source = str(payload.get(phase) or "")
+        filename = f"<{phase}>"
+        # Lets tracebacks (and inspect.getsource) show the lines of the solution and tests.
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        try:
+            exec(compile(source, filename, "exec"), namespace)
+        except BaseException as e:  # noqa: BLE001 - SystemExit and friends are outcomes too
+            failed = isinstance(e, AssertionError) and phase == "assertion"
+            try:
+                return _describe(e, phase, "failed" if failed else "error")
+            except BaseException:  # noqa: BLE001 - e.g. MemoryError again while formatting
+                return {"status": "failed" if failed else "error", "phase": phase,
+                        "exc_type": type(e).__name__, "message": "", "traceback": ""}
+    return {"status": "passed", "phase": "assertion"}
+
+
+def main() -> None:
+    """Entry point inside the sandbox; see the module docstring for the protocol."""
+    result_fd = int(sys.argv[1])
+    payload = json.loads(sys.stdin.buffer.read())
+    nonce = payload.pop("nonce")
+    # Nothing more to read: the solution gets an empty stdin rather than our pipe.
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    _apply_limits(payload.pop("limits", {}))
+    outcome = _run(payload)
+    outcome["nonce"] = nonce
+    line = (json.dumps(outcome) + "\n").encode()
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        try:
+            stream.flush()
+        except BaseException:  # noqa: BLE001 - the solution may have closed or replaced it
+            pass
+    os.write(result_fd, line)
+    # Skip interpreter shutdown: threads or atexit hooks left by the solution must not
+    # delay or alter a result that is already written.
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()
