@@ -392,6 +392,9 @@ def test_cli_flags_and_disabled_cache(tmp_path, monkeypatch):
     assert (settings.force_override_cache, settings.ttl_seconds, settings.enabled) == (True, None, True)
     assert settings_from_args(parser.parse_args(["--cache-url", "c.db"])).url == "c.db"
     assert overrides_from_args(parser.parse_args(["--no-cache"])) == {"enabled": False}
+    overrides = overrides_from_args(parser.parse_args(["--cache-url", "mysql://u:pw@127.0.0.1/db"]))
+    assert json.dumps(overrides, default=str) == '{"url": "mysql://u@127.0.0.1/db", "password": "***"}'
+    assert cache_settings(overrides, env={}).password.reveal() == "pw"
     disabled = settings_from_args(parser.parse_args(["--no-cache"]))
     assert asyncio.run(open_cache(disabled)) is None
     monkeypatch.setenv("LLM_SOLUTIONS_CACHE", "0")

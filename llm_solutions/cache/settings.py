@@ -416,13 +416,20 @@ def add_cache_arguments(parser: argparse.ArgumentParser) -> None:
 def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """The flags of ``add_cache_arguments`` that were given, as ``cache_settings`` overrides.
 
-    Plain data, but ``url`` may hold a password: keep it in memory, never in a session file.
+    A password in ``--cache-url`` comes back as a ``Secret`` under ``password``, so the
+    dict can be recorded with ``json.dumps(..., default=str)`` and shows ``***``; read back
+    from a record, ``cache_settings`` ignores that marker and uses ``MYSQL_PASSWORD``.
     """
+    url = getattr(args, "cache_url", None)
+    password = None
+    if url is not None:
+        url, password = split_password(url)
     values = {
         "enabled": getattr(args, "cache_enabled", None),
         "force_override_cache": getattr(args, "force_override_cache", None),
-        "url": getattr(args, "cache_url", None),
+        "url": url,
         "ttl_seconds": getattr(args, "cache_ttl", None),
+        "password": Secret(password) if password is not None else None,
     }
     return {name: value for name, value in values.items() if value is not None}
 
