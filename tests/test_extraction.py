@@ -351,3 +351,10 @@ def test_deeply_nested_code_is_still_extracted_and_joined() -> None:
     result = extract_code(fenced("import math") + "\n" + fenced(deep), "f")
     assert result.code.startswith("def f(a):")  # too deep to analyse: nothing is joined, nothing lost
     assert result.method == "fenced"
+
+
+def test_no_fence_docstring_with_unindented_continuation_lines() -> None:
+    code = 'def realpath(path):\n    """Return the canonical path,\neliminating symbolic links."""\n    return path'
+    result = extract_code(f"Here is the code:\n\n{code}\n\nThis works because of reasons.", "realpath")
+    assert result.code == code
+    assert result.method == "unfenced"

@@ -43,6 +43,7 @@ _REASONING_OPEN = re.compile(r"^[ \t]*<(?:think|thinking|reasoning)>", re.IGNORE
 _REASONING_CLOSE = re.compile(r"</(?:think|thinking|reasoning)\s*>", re.IGNORECASE)
 
 _FENCE_OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>.*?)[ \t]*$")
+_TRIPLE_QUOTE = re.compile(r'"""|\'\'\'')
 _PYTHON_TAG = re.compile(r"^(?:python|py|python3|py3|python3\.\d+|\S+\.py)$")
 
 _CODE_START = re.compile(r"^(?:(?:async[ \t]+)?def[ \t]+\w|class[ \t]+\w|import[ \t]+\w|from[ \t]+[\w.]+[ \t]+import[ \t]|@\w)")
@@ -197,6 +198,21 @@ def _fenced_blocks(lines: list[str]) -> tuple[list[_Block], list[str]]:
     return blocks, outside
 
 
+def _inside_triple_quotes(lines: list[str]) -> list[bool]:
+    """For each line, whether it starts inside a triple-quoted string: a docstring's
+    unindented continuation lines must not end a run of code."""
+    inside: list[bool] = []
+    open_quote: str | None = None
+    for line in lines:
+        inside.append(open_quote is not None)
+        for match in _TRIPLE_QUOTE.finditer(line):
+            if open_quote is None:
+                open_quote = match.group()
+            elif match.group() == open_quote:
+                open_quote = None
+    return inside
+
+
 def _unfenced_runs(lines: list[str]) -> list[_Block]:
     """Runs of lines that read as Python: from a def/class/import/decorator line onwards,
     through blank, deeper-indented and code-looking lines, cut back until they parse.
@@ -207,7 +223,8 @@ def _unfenced_runs(lines: list[str]) -> list[_Block]:
     stripped = [line.strip() for line in lines]
     indents = [len(line) - len(line.lstrip(" \t")) for line in lines]
     starts = [bool(_CODE_START.match(text)) for text in stripped]
-    code_like = [bool(_CODE_LINE.match(text)) for text in stripped]
+    in_string = _inside_triple_quotes(lines)
+    code_like = [bool(_CODE_LINE.match(text)) or inside for text, inside in zip(stripped, in_string)]
     run_end: dict[int, int] = {}
     shifted: dict[int, list[str]] = {}
     runs: list[_Block] = []
