@@ -1,13 +1,14 @@
 """The program that runs inside the sandbox: one test of one solution.
 
-It is started as ``python -I -c <this file's source> RESULT_FD`` (stdlib only, no imports
-from this package, because the sandbox cannot see the project) and reads one JSON
-payload from stdin::
+It is started as ``python -I -B -c <this file's source> RESULT_FD`` (stdlib only, nothing
+from this package, because the sandbox cannot see the project) and reads one
+``marshal``-encoded dict from stdin::
 
     {"nonce": "...", "code": "...", "ctx": "...", "assertion": "...", "limits": {...}}
 
 It first lowers its own resource limits, then runs the solution, ``ctx`` and the
-assertion in one namespace, and writes exactly one JSON line to ``RESULT_FD``::
+assertion in one namespace, and writes exactly one line to ``RESULT_FD``: the ``repr`` of
+a dict of strings, which the parent reads with ``ast.literal_eval``::
 
     {"nonce": "...", "status": "passed" | "failed" | "error", "phase": ..., "exc_type": ...,
      "message": ..., "traceback": ...}
@@ -15,23 +16,22 @@ assertion in one namespace, and writes exactly one JSON line to ``RESULT_FD``::
 The parent counts a test as passed only when that line arrives with the right nonce, so a
 solution that calls ``sys.exit(0)`` or ``os._exit(0)`` before the assertion runs is
 recorded as an error, never as a pass.
+
+Start-up time is most of a test's cost, so this file imports only what every run needs
+(``marshal`` instead of ``json``; ``traceback`` only when something raised).
 """
 
-from __future__ import annotations
-
-import json
-import linecache
+import marshal
 import os
 import resource
 import sys
-import traceback
-import types
 
 _TRACEBACK_CHARS = 4000
 _MESSAGE_CHARS = 1000
+_PHASES = ("code", "ctx", "assertion")
 
 
-def _apply_limits(limits: dict[str, int]) -> None:
+def _apply_limits(limits):
     """Lower this process's rlimits; children inherit them and cannot raise them again."""
     names = {
         "memory_bytes": resource.RLIMIT_AS,
@@ -45,7 +45,7 @@ def _apply_limits(limits: dict[str, int]) -> None:
         value = limits.get(key)
         if value is None:
             continue
-        soft, hard = resource.getrlimit(which)
+        _, hard = resource.getrlimit(which)
         # Never ask for more than the current hard limit: that would fail with EPERM.
         if hard != resource.RLIM_INFINITY:
             value = min(value, hard)
@@ -56,7 +56,14 @@ def _apply_limits(limits: dict[str, int]) -> None:
         resource.setrlimit(which, (value, new_hard))
 
 
-def _describe(exc: BaseException, phase: str, status: str) -> dict[str, object]:
+def _describe(exc, phase, status, sources):
+    import linecache
+    import traceback
+
+    # Lets the traceback show the lines of the solution and the test.
+    for name, source in sources.items():
+        filename = "<" + name + ">"
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     message = str(exc)
     if not message:
@@ -72,33 +79,29 @@ def _describe(exc: BaseException, phase: str, status: str) -> dict[str, object]:
     }
 
 
-def _run(payload: dict[str, object]) -> dict[str, object]:
-    module = types.ModuleType("solution")
+def _run(payload):
+    module = type(sys)("solution")
     module.__dict__["__builtins__"] = __builtins__
     # Registered so that pickle, dataclasses and typing can find the solution's classes.
     sys.modules["solution"] = module
     namespace = module.__dict__
-    for phase in ("code", "ctx", "assertion"):
-        source = str(payload.get(phase) or "")
-        filename = f"<{phase}>"
-        # Lets tracebacks (and inspect.getsource) show the lines of the solution and tests.
-        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    sources = {phase: str(payload.get(phase) or "") for phase in _PHASES}
+    for phase in _PHASES:
         try:
-            exec(compile(source, filename, "exec"), namespace)
+            exec(compile(sources[phase], "<" + phase + ">", "exec"), namespace)
         except BaseException as e:  # noqa: BLE001 - SystemExit and friends are outcomes too
-            failed = isinstance(e, AssertionError) and phase == "assertion"
+            status = "failed" if isinstance(e, AssertionError) and phase == "assertion" else "error"
             try:
-                return _describe(e, phase, "failed" if failed else "error")
+                return _describe(e, phase, status, sources)
             except BaseException:  # noqa: BLE001 - e.g. MemoryError again while formatting
-                return {"status": "failed" if failed else "error", "phase": phase,
-                        "exc_type": type(e).__name__, "message": "", "traceback": ""}
+                return {"status": status, "phase": phase, "exc_type": type(e).__name__}
     return {"status": "passed", "phase": "assertion"}
 
 
-def main() -> None:
+def main():
     """Entry point inside the sandbox; see the module docstring for the protocol."""
     result_fd = int(sys.argv[1])
-    payload = json.loads(sys.stdin.buffer.read())
+    payload = marshal.loads(sys.stdin.buffer.read())
     nonce = payload.pop("nonce")
     # Nothing more to read: the solution gets an empty stdin rather than our pipe.
     devnull = os.open(os.devnull, os.O_RDONLY)
@@ -107,7 +110,7 @@ def main() -> None:
     _apply_limits(payload.pop("limits", {}))
     outcome = _run(payload)
     outcome["nonce"] = nonce
-    line = (json.dumps(outcome) + "\n").encode()
+    line = (repr({str(k): str(v) for k, v in outcome.items() if v is not None}) + "\n").encode()
     for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
         try:
             stream.flush()

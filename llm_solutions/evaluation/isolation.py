@@ -57,10 +57,8 @@ in its own process) is not contained by any mode; accidental exits cannot pass a
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import os
-import secrets
 import shutil
 import subprocess
 import sys
@@ -76,7 +74,9 @@ from llm_solutions.evaluation.mounts import (
     SANDBOX_HOME,
     bwrap_arguments,
     reveal_lines,
+    stage_lines,
 )
+from llm_solutions.evaluation.protocol import encode_payload, new_nonce, parse_result
 
 log = logging.getLogger(__name__)
 
@@ -167,14 +167,14 @@ class Isolation:
         """The argv that runs the harness in this mode, writing its result to ``result_fd``."""
         python = [sys.executable, "-I", "-B", "-c", HARNESS_SOURCE, str(result_fd)]
         if self.mode == "bwrap":
-            sandbox = [_tool("bwrap"), *bwrap_arguments(scratch_bytes), "--", *python]
+            sandbox = [_tool("bwrap"), *bwrap_arguments(scratch_bytes, _privileged()), "--", *python]
             if not _privileged():
                 return sandbox
             # As root, bwrap would map the sandbox's uid to root, which the kernel exempts
             # from RLIMIT_NPROC (a fork bomb would not be stopped) and which may read every
             # root-only file.  So bwrap itself runs as nobody, in a private mount namespace
-            # where the interpreter is made reachable for nobody (mounts.reveal_lines).
-            script = "\n".join(["set -e", *reveal_lines(), f'exec setpriv {_DROP_TO_NOBODY} {_DROP_CAPS} -- "$@"'])
+            # where the interpreter is made reachable for nobody (mounts.stage_lines).
+            script = "\n".join(["set -e", *stage_lines(), f'exec setpriv {_DROP_TO_NOBODY} {_DROP_CAPS} -- "$@"'])
             unshare = [_tool("unshare"), "--mount", "--propagation", "private", "--"]
             return [*unshare, "sh", "-c", script, "sandbox", *sandbox]
         if self.mode == "unshare":
@@ -236,14 +236,14 @@ def _probe(mode: str) -> str | None:
         return "unshare/setpriv (util-linux) not found"
     if mode == "nobody" and os.geteuid() != 0:
         return "not running as root, cannot switch to uid 65534"
-    nonce = secrets.token_hex(8)
-    payload = {
-        "nonce": nonce,
-        "code": "import os\nwith open('probe.txt', 'w') as f:\n    f.write('ok')\n",
-        "ctx": "",
-        "assertion": "assert open('probe.txt').read() == 'ok'",
-        "limits": {"memory_bytes": 1 << 30, "cpu_seconds": 20, "core_bytes": 0},
-    }
+    nonce = new_nonce()
+    payload = encode_payload(
+        nonce,
+        "with open('probe.txt', 'w') as f:\n    f.write('ok')\n",
+        "",
+        "assert open('probe.txt').read() == 'ok'",
+        {"memory_bytes": 1 << 30, "cpu_seconds": 20, "core_bytes": 0},
+    )
     workdir = Path(tempfile.mkdtemp(prefix="llm-solutions-probe-")) if isolation.uses_host_workdir else None
     read_fd, write_fd = os.pipe()
     try:
@@ -252,7 +252,7 @@ def _probe(mode: str) -> str | None:
         try:
             proc = subprocess.run(
                 isolation.command(workdir, write_fd, 16 << 20),
-                input=json.dumps(payload).encode(),
+                input=payload,
                 capture_output=True,
                 pass_fds=(write_fd,),
                 env=isolation.environment(workdir),
@@ -268,11 +268,8 @@ def _probe(mode: str) -> str | None:
         with os.fdopen(read_fd, "rb") as pipe:
             read_fd = -1
             data = pipe.read(65536)
-        try:
-            result = json.loads(data.decode() or "{}")
-        except ValueError:
-            result = {}
-        if result.get("nonce") == nonce and result.get("status") == "passed":
+        result = parse_result(data, nonce) or {}
+        if result.get("status") == "passed":
             return None
         stderr = proc.stderr.decode(errors="replace").strip().splitlines()
         return f"probe test did not pass (exit {proc.returncode}): {stderr[-1] if stderr else result}"

@@ -64,30 +64,56 @@ def hidden_ancestor(path: str) -> str | None:
     return None
 
 
-@functools.cache
-def reveal_lines() -> tuple[str, ...]:
-    """Shell lines (run as root in a private mount namespace) that let nobody reach Python.
+STAGE = "/mnt"  # covered (in a private mount namespace only) to hold the staged binds
 
-    An interpreter under e.g. ``/root`` (mode 0700, as pyenv installs it) is bound aside,
-    the closed ancestor is covered with an empty tmpfs (hiding everything else in it),
-    and the interpreter is bound back read-only at its own path.
+
+@functools.cache
+def staged_paths() -> dict[str, str]:
+    """Interpreter directories that nobody cannot reach, and where ``stage_lines`` binds them."""
+    hidden = [p for p in python_paths() if hidden_ancestor(p) is not None]
+    if len(hidden) == 1:
+        return {hidden[0]: STAGE}
+    return {path: f"{STAGE}/{i}" for i, path in enumerate(hidden)}
+
+
+@functools.cache
+def stage_lines() -> tuple[str, ...]:
+    """Shell lines (run as root in a private mount namespace) binding ``staged_paths`` aside.
+
+    An interpreter under e.g. ``/root`` (mode 0700, as pyenv installs it) is bound to a
+    directory that everyone may enter; bwrap then binds it back at its own path inside
+    the sandbox.  One exec per line counts: this runs before every test.
     """
-    paths = python_paths()
-    masked = {p: a for p in paths if (a := hidden_ancestor(p)) is not None}
-    if not masked:
-        return ()
-    lines = ["mount -t tmpfs -o size=64k,mode=755 llm-sandbox-stage /mnt"]
-    for i, path in enumerate(masked):
-        lines += [f"mkdir /mnt/{i}", f"mount --bind {shlex.quote(path)} /mnt/{i}"]
-    for ancestor in sorted(set(masked.values())):
-        lines.append(f"mount -t tmpfs -o size=64k,mode=755 llm-sandbox-mask {shlex.quote(ancestor)}")
-    for i, path in enumerate(masked):
-        lines += [f"mkdir -p {shlex.quote(path)}", f"mount --bind -o ro /mnt/{i} {shlex.quote(path)}"]
+    staged = staged_paths()
+    lines = []
+    if len(staged) > 1:
+        lines.append(f"mount -t tmpfs -o size=64k,mode=755 llm-sandbox-stage {STAGE}")
+    for path, stage in staged.items():
+        lines.append(f"mount --bind -o X-mount.mkdir {shlex.quote(path)} {stage}")
     return tuple(lines)
 
 
 @functools.cache
-def bwrap_arguments(scratch_bytes: int) -> tuple[str, ...]:
+def reveal_lines() -> tuple[str, ...]:
+    """Shell lines that make the interpreter reachable for nobody at its own path.
+
+    After ``stage_lines``, each closed ancestor (``/root``) is covered with an empty
+    tmpfs, hiding everything else in it, and the staged directories are bound back
+    read-only at their own paths.
+    """
+    staged = staged_paths()
+    lines = list(stage_lines())
+    for ancestor in sorted({hidden_ancestor(p) or "" for p in staged} - {""}):
+        lines.append(f"mount -t tmpfs -o size=64k,mode=755 llm-sandbox-mask {shlex.quote(ancestor)}")
+    for path, stage in staged.items():
+        lines.append(f"mount --bind -o ro,X-mount.mkdir {stage} {shlex.quote(path)}")
+    return tuple(lines)
+
+
+@functools.cache
+def bwrap_arguments(scratch_bytes: int, staged: bool) -> tuple[str, ...]:
+    """bwrap's options; ``staged`` when ``stage_lines`` ran first (bwrap started by root)."""
+    sources = staged_paths() if staged else {}
     args = [
         "--unshare-all", "--unshare-user", "--disable-userns", "--unshare-cgroup-try",
         "--uid", str(NOBODY), "--gid", str(NOBODY), "--hostname", "sandbox",
@@ -107,6 +133,6 @@ def bwrap_arguments(scratch_bytes: int) -> tuple[str, ...]:
         "--size", str(scratch_bytes), "--tmpfs", SANDBOX_HOME,
     ]  # fmt: skip
     for path in python_paths():
-        args += ["--ro-bind", path, path]
+        args += ["--ro-bind", sources.get(path, path), path]
     args += ["--chdir", SANDBOX_HOME]
     return tuple(args)

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import math
 import os
-import secrets
 import shutil
 import signal
 import tempfile
@@ -25,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from llm_solutions.evaluation.isolation import Isolation
+from llm_solutions.evaluation.protocol import RESULT_BYTES, encode_payload, new_nonce, parse_result
 from llm_solutions.evaluation.results import (
     ERROR,
     FAILED,
@@ -41,7 +40,6 @@ from llm_solutions.evaluation.results import (
 # After the test process ends, how long its output pipes may stay open (a grandchild
 # holding them in the weaker modes) before we stop reading.
 _DRAIN_GRACE = 1.0
-_RESULT_BYTES = 64 << 10
 _TRUNCATION_MARKER = "\n[... output truncated: {dropped} more bytes ...]\n"
 
 
@@ -119,7 +117,7 @@ async def _feed(stream: asyncio.StreamWriter | None, data: bytes) -> None:
 
 async def _open_result_pipe(read_fd: int) -> tuple[asyncio.StreamReader, asyncio.BaseTransport]:
     loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(limit=_RESULT_BYTES)
+    reader = asyncio.StreamReader(limit=RESULT_BYTES)
     transport, _ = await loop.connect_read_pipe(
         lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(read_fd, "rb", buffering=0)
     )
@@ -197,16 +195,8 @@ async def run_test(
     where the per-test working directory is made (and removed) in modes that need one.
     """
     timeout = limits.test_timeout if timeout is None else timeout
-    nonce = secrets.token_hex(16)
-    payload = json.dumps(
-        {
-            "nonce": nonce,
-            "code": code,
-            "ctx": ctx,
-            "assertion": assertion,
-            "limits": limits.rlimits(timeout, isolation.mode),
-        }
-    ).encode()
+    nonce = new_nonce()
+    payload = encode_payload(nonce, code, ctx, assertion, limits.rlimits(timeout, isolation.mode))
     workdir: Path | None = None
     if isolation.uses_host_workdir:
         workdir = Path(tempfile.mkdtemp(prefix="test-", dir=workroot))
@@ -238,7 +228,7 @@ async def run_test(
             _feed(proc.stdin, payload),
             _read_bounded(proc.stdout, limits.output_bytes),
             _read_bounded(proc.stderr, limits.output_bytes),
-            _read_bounded(result_reader, _RESULT_BYTES),
+            _read_bounded(result_reader, RESULT_BYTES),
         )
         timed_out = False
         try:
@@ -256,7 +246,7 @@ async def run_test(
             out_total = err_total = 0
         stdout, stdout_truncated = _text(out, out_total)
         stderr, stderr_truncated = _text(err, err_total)
-        result = _parse_result(raw, nonce)
+        result = parse_result(raw, nonce)
         fields = _classify(result, timed_out, proc.returncode, isolation.mode, stderr, timeout)
         return TestResult(
             index=index,
@@ -279,15 +269,3 @@ async def run_test(
             os.close(read_fd)
         if workdir is not None:
             shutil.rmtree(workdir, ignore_errors=True)
-
-
-def _parse_result(raw: bytes, nonce: str) -> dict[str, Any] | None:
-    """The harness's result line, if it carries this run's nonce."""
-    for line in raw.decode("utf-8", errors="replace").splitlines():
-        try:
-            data = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(data, dict) and data.pop("nonce", None) == nonce:
-            return data
-    return None
