@@ -1,0 +1,190 @@
+"""Read providers' rate-limit headers: how long to wait, and how much quota is left.
+
+Providers spell the same two facts many ways:
+
+* how long to back off after a 429: ``retry-after`` (seconds, or an HTTP date),
+  ``retry-after-ms``, or the reset time of the exhausted bucket;
+* how much is left before a 429: ``x-ratelimit-{limit,remaining,reset}-{requests,tokens}``
+  (OpenAI and most OpenAI-compatible servers; resets are Go-style durations such as
+  ``6m0s``, ``1.5s`` or ``20ms``), ``anthropic-ratelimit-{requests,tokens,input-tokens,
+  output-tokens}-{limit,remaining,reset}`` (resets are RFC 3339 timestamps) and the
+  unsuffixed ``x-ratelimit-{limit,remaining,reset}`` (OpenRouter, whose reset is an epoch
+  time in milliseconds).
+
+Everything here is a pure function of the headers and the current wall-clock time, so the
+limiter and the retry code read headers the same way and tests need no clock.  Header names
+are expected in lower case, as ``ProviderError.headers`` stores them; ``lowered`` makes
+any mapping so.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+# One Go-style duration component: a number and a unit ("1h", "6m", "0.5s", "20ms").
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|us|µs|ns|h|m|s)")
+_UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+
+# Bare numbers this large are epoch times rather than delays: no provider asks for a
+# ten-year pause, and epoch seconds have been above 1e9 since 2001.
+_EPOCH_SECONDS = 1e9
+_EPOCH_MILLISECONDS = 1e12
+
+# (dimension, header prefix, header suffix): the header is prefix + field + suffix with
+# field in limit/remaining/reset.  The dimension says what the numbers count.
+_QUOTA_FAMILIES = (
+    ("requests", "x-ratelimit-", "-requests"),
+    ("tokens", "x-ratelimit-", "-tokens"),
+    ("requests", "anthropic-ratelimit-requests-", ""),
+    ("tokens", "anthropic-ratelimit-tokens-", ""),
+    ("input_tokens", "anthropic-ratelimit-input-tokens-", ""),
+    ("output_tokens", "anthropic-ratelimit-output-tokens-", ""),
+    ("requests", "x-ratelimit-", ""),
+)
+
+
+@dataclass(frozen=True)
+class QuotaWindow:
+    """What a response says about one rate-limit bucket.
+
+    ``dimension`` is ``requests`` or a kind of tokens; ``remaining`` is what is left now;
+    ``limit`` the bucket's size when the provider says it; ``reset`` the seconds until the
+    bucket is full again (``None`` when not given).
+    """
+
+    dimension: str
+    remaining: float
+    limit: float | None
+    reset: float | None
+
+    @property
+    def exhausted(self) -> bool:
+        return self.remaining <= 0
+
+
+def lowered(headers: Mapping[str, str] | None) -> dict[str, str]:
+    """The headers with lower-case names (HTTP header names are case-insensitive)."""
+    return {str(k).lower(): str(v) for k, v in (headers or {}).items()}
+
+
+def parse_duration(value: str) -> float | None:
+    """Seconds in a Go-style duration (``6m0s``, ``1.5s``, ``20ms``) or a bare number."""
+    text = value.strip().lower()
+    if not text:
+        return None
+    try:
+        number = float(text)
+    except ValueError:
+        pass
+    else:
+        return number if math.isfinite(number) and number >= 0 else None
+    position, total = 0, 0.0
+    for match in _DURATION_PART.finditer(text):
+        if match.start() != position:
+            return None
+        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        position = match.end()
+    return total if position == len(text) else None
+
+
+def parse_timestamp(value: str, now: float) -> float | None:
+    """Seconds from ``now`` (epoch) until an RFC 3339 or HTTP-date time; never negative."""
+    text = value.strip()
+    when: datetime | None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+    if when is None:
+        return None
+    if when.tzinfo is None:
+        # Both formats mean UTC when they carry no offset (HTTP dates always do).
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, when.timestamp() - now)
+
+
+def parse_reset(value: str, now: float) -> float | None:
+    """Seconds until a reset given as a duration, a delay, an epoch time or a timestamp."""
+    seconds = parse_duration(value)
+    if seconds is not None:
+        if seconds >= _EPOCH_MILLISECONDS:
+            return max(0.0, seconds / 1000.0 - now)
+        if seconds >= _EPOCH_SECONDS:
+            return max(0.0, seconds - now)
+        return seconds
+    return parse_timestamp(value, now)
+
+
+def parse_retry_after(value: str, now: float) -> float | None:
+    """The ``retry-after`` header: delay seconds or an HTTP date (RFC 9110)."""
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        return parse_timestamp(text, now)
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def _number(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(value.strip())
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def quota_windows(headers: Mapping[str, str], now: float) -> list[QuotaWindow]:
+    """Every bucket the headers describe that states a remaining amount."""
+    windows = []
+    for dimension, prefix, suffix in _QUOTA_FAMILIES:
+        remaining = _number(headers.get(f"{prefix}remaining{suffix}"))
+        if remaining is None:
+            continue
+        reset_text = headers.get(f"{prefix}reset{suffix}")
+        windows.append(
+            QuotaWindow(
+                dimension=dimension,
+                remaining=max(0.0, remaining),
+                limit=_number(headers.get(f"{prefix}limit{suffix}")),
+                reset=parse_reset(reset_text, now) if reset_text else None,
+            )
+        )
+    return windows
+
+
+def retry_delay(headers: Mapping[str, str], now: float, *, resets: bool = True) -> float | None:
+    """How long the server asks us to wait, in seconds, or ``None`` when it does not say.
+
+    An explicit ``retry-after-ms`` or ``retry-after`` wins.  Otherwise (unless ``resets``
+    is false: reset times explain a 429, not a 500 that happens to carry them) the reset time of
+    the exhausted bucket is the wait (when several are exhausted, the longest, since every
+    one must refill); with no bucket marked exhausted, the shortest reset is the best guess
+    because refilling any bucket may be enough.
+    """
+    if "retry-after-ms" in headers:
+        millis = _number(headers["retry-after-ms"])
+        if millis is not None and millis >= 0:
+            return millis / 1000.0
+    if "retry-after" in headers:
+        seconds = parse_retry_after(headers["retry-after"], now)
+        if seconds is not None:
+            return seconds
+    if not resets:
+        return None
+    windows = [(w.exhausted, w.reset) for w in quota_windows(headers, now) if w.reset is not None]
+    exhausted = [reset for is_exhausted, reset in windows if is_exhausted]
+    if exhausted:
+        return max(exhausted)
+    if windows:
+        return min(reset for _, reset in windows)
+    return None

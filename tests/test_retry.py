@@ -1,0 +1,248 @@
+"""Retries and the Sender: what is retried, how long it waits, and what stops at once.
+
+The model is a scripted test double: each call takes the next step of its script (a
+completion, an error to raise, or a hang), so every scenario is exact.  Timing runs on a
+virtual-time loop (``tests/support/virtual_time.py``) except for the cancellation tests,
+which use real time with short waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from typing import Any
+
+import pytest
+from support.virtual_time import run_virtual
+
+from llm_solutions.errors import (
+    AuthenticationError,
+    BadRequestError,
+    ProviderError,
+    QuotaExhaustedError,
+    RateLimitError,
+    RequestTimeoutError,
+    TransientError,
+)
+from llm_solutions.limits import LimiterPool, RetryPolicy, Sender
+from llm_solutions.models.base import BaseModel, Completion, Request
+from llm_solutions.models.config import ModelConfig, ProviderConfig
+from llm_solutions.models.registry import Registry
+
+HANG = "hang"
+
+
+class ScriptModel(BaseModel):
+    """Plays a script: a step is a ``Completion``, a ``ProviderError`` to raise, or ``HANG``.
+
+    A step may be a ``(delay, step)`` pair to take ``delay`` seconds first; the last step
+    repeats.  ``calls`` holds the loop time of every call.
+    """
+
+    provider = "scripted"
+
+    def __init__(self, config: ModelConfig, script: list[Any]) -> None:
+        super().__init__(config, api_key="key")
+        self.script = script
+        self.calls: list[float] = []
+
+    async def generate(self, request: Request) -> Completion:
+        self.calls.append(asyncio.get_running_loop().time())
+        step = self.script[min(len(self.calls) - 1, len(self.script) - 1)]
+        if isinstance(step, tuple):
+            delay, step = step
+            await asyncio.sleep(delay)
+        if step == HANG:
+            await asyncio.Event().wait()
+        if isinstance(step, ProviderError):
+            raise step
+        return step
+
+
+OK = Completion(text="```python\nprint(1)\n```", input_tokens=10, output_tokens=5)
+
+
+def registry(rpm: int = 60_000, max_concurrent: int = 16) -> Registry:
+    provider = ProviderConfig(name="scripted", model_class="x:Y", rpm=rpm, tpm=10_000_000, max_concurrent=max_concurrent)
+    return Registry(providers={"scripted": provider}, models={"m": ModelConfig(name="m", provider="scripted")})
+
+
+def sender(policy: RetryPolicy | None = None, *, timeout: float = 60.0, **limits: Any) -> Sender:
+    policy = policy or RetryPolicy(rng=random.Random(7))
+    return Sender(LimiterPool(registry(**limits)), policy, timeout=timeout)
+
+
+def model(*script: Any) -> ScriptModel:
+    return ScriptModel(ModelConfig(name="m", provider="scripted"), list(script))
+
+
+REQUEST = Request(messages=({"role": "user", "content": "solve it"},), max_tokens=64)
+
+
+def send(the_sender: Sender, the_model: ScriptModel) -> tuple[Completion | ProviderError, float]:
+    """Run one send on virtual time; the answer or the error, and the time it took."""
+
+    async def body():
+        try:
+            result: Completion | ProviderError = await the_sender.send(the_model, REQUEST)
+        except ProviderError as error:
+            result = error
+        return result, asyncio.get_running_loop().time()
+
+    return run_virtual(body())
+
+
+# --- the policy --------------------------------------------------------------------------
+
+
+def test_backoff_is_exponential_with_full_jitter_within_bounds():
+    policy = RetryPolicy(base_delay=1.0, max_delay=10.0, rng=random.Random(1))
+    for attempt in range(1, 9):
+        cap = min(10.0, 2 ** (attempt - 1))
+        delays = [policy.backoff(attempt) for _ in range(200)]
+        assert all(0.0 <= d <= cap for d in delays)
+        assert max(delays) > 0.8 * cap and min(delays) < 0.2 * cap  # spread over the range
+    assert RetryPolicy(jitter=0.0).backoff(4) == 8.0
+    assert RetryPolicy(jitter=0.0, max_delay=5.0).backoff(10) == 5.0
+
+
+def test_backoff_is_deterministic_under_a_seed():
+    first = RetryPolicy(rng=random.Random(42))
+    second = RetryPolicy(rng=random.Random(42))
+    assert [first.backoff(n) for n in range(1, 7)] == [second.backoff(n) for n in range(1, 7)]
+
+
+def test_only_retryable_errors_are_retried():
+    policy = RetryPolicy(rng=random.Random(3))
+    assert policy.next_delay(TransientError("502"), 1, 0.0) is not None
+    assert policy.next_delay(RequestTimeoutError("slow"), 1, 0.0) is not None
+    assert policy.next_delay(RateLimitError("429"), 1, 0.0) is not None
+    for error in (BadRequestError("no"), AuthenticationError("key"), QuotaExhaustedError("gone"), ProviderError("?")):
+        assert policy.next_delay(error, 1, 0.0) is None
+
+
+def test_the_servers_hint_is_a_lower_bound_within_the_budget():
+    policy = RetryPolicy(max_total_wait=100.0, rng=random.Random(3))
+    assert policy.next_delay(RateLimitError("429", retry_after=30.0), 1, 0.0) >= 30.0
+    assert policy.next_delay(RateLimitError("429", headers={"retry-after-ms": "4500"}), 1, 0.0) >= 4.5
+    assert policy.next_delay(TransientError("503", headers={"Retry-After": "7"}), 1, 0.0) >= 7.0
+    assert policy.next_delay(RateLimitError("429", retry_after=30.0), 1, 80.0) is None  # over budget
+    # reset headers explain a 429, not a 500
+    reset = {"x-ratelimit-remaining-tokens": "0", "x-ratelimit-reset-tokens": "50s"}
+    assert policy.next_delay(RateLimitError("429", headers=reset), 1, 0.0) >= 50.0
+    assert policy.next_delay(TransientError("500", headers=reset), 1, 0.0) < 50.0
+
+
+# --- the sender --------------------------------------------------------------------------
+
+
+def test_transient_failures_are_retried_until_success():
+    the_model = model(TransientError("502"), RequestTimeoutError("slow"), OK)
+    result, _ = send(sender(), the_model)
+    assert result is OK and len(the_model.calls) == 3
+
+
+def test_non_retryable_errors_are_raised_at_once():
+    the_model = model(BadRequestError("bad body", status=400), OK)
+    result, elapsed = send(sender(), the_model)
+    assert isinstance(result, BadRequestError)
+    assert len(the_model.calls) == 1 and result.attempts == 1 and result.total_wait == 0.0
+    assert elapsed < 0.01
+
+
+def test_attempts_are_bounded_and_reported():
+    the_model = model(TransientError("503"))
+    result, elapsed = send(sender(RetryPolicy(max_attempts=4, rng=random.Random(5))), the_model)
+    assert isinstance(result, TransientError)
+    assert len(the_model.calls) == 4 and result.attempts == 4
+    assert 0.0 < result.total_wait <= 1 + 2 + 4
+    assert elapsed == pytest.approx(result.total_wait, abs=0.01)
+
+
+def test_total_wait_is_bounded():
+    policy = RetryPolicy(max_attempts=100, max_total_wait=30.0, base_delay=4.0, max_delay=60.0, jitter=0.0)
+    the_model = model(TransientError("503"))
+    result, elapsed = send(sender(policy), the_model)
+    # waits 4, 8, 16 (28 s), then only the 2 s left of the budget
+    assert result.total_wait == pytest.approx(30.0) and result.attempts == 5
+    assert elapsed == pytest.approx(30.0, abs=0.01)
+
+
+def test_rate_limit_waits_the_hint_then_succeeds():
+    the_model = model(RateLimitError("429", retry_after=12.0), OK)
+    the_sender = sender()
+    result, _ = send(the_sender, the_model)
+    assert result is OK
+    assert the_model.calls[1] - the_model.calls[0] >= 12.0
+    [limiter] = the_sender.pool.limiters
+    assert limiter.rate == 30_000  # halved by the 429
+
+
+@pytest.mark.parametrize("error", [QuotaExhaustedError("daily limit reached", status=429), AuthenticationError("bad key")])
+def test_errors_that_stop_the_model_are_raised_at_once(error, caplog):
+    the_model = model(error, OK)
+    with caplog.at_level(logging.WARNING, logger="llm_solutions.limits.sender"):
+        result, elapsed = send(sender(), the_model)
+    assert result is error and result.attempts == 1 and len(the_model.calls) == 1
+    assert elapsed < 0.01
+    if isinstance(error, QuotaExhaustedError):
+        assert str(result).startswith("m: quota exhausted (daily limit reached)")
+        assert "no more requests go to this model" in caplog.text
+
+
+def test_a_hung_request_times_out_and_is_retried():
+    the_model = model(HANG, OK)
+    result, elapsed = send(sender(timeout=30.0), the_model)
+    assert result is OK and len(the_model.calls) == 2
+    assert elapsed >= 30.0
+
+
+def test_a_request_that_always_hangs_ends_as_a_timeout_error():
+    the_model = model(HANG)
+    result, _ = send(sender(RetryPolicy(max_attempts=2, rng=random.Random(1)), timeout=5.0), the_model)
+    assert isinstance(result, RequestTimeoutError) and result.retryable
+    assert result.attempts == 2 and "no answer within 5 s" in str(result)
+
+
+def test_retry_and_pause_logging(caplog):
+    the_model = model(RateLimitError("429", retry_after=3.0, provider="scripted"), OK)
+    with caplog.at_level(logging.DEBUG, logger="llm_solutions.limits"):
+        send(sender(), the_model)
+    messages = [(r.levelname, r.getMessage()) for r in caplog.records]
+    assert ("INFO", "scripted: rate limited, pausing 3.0 s, rate now 30000/min") in messages
+    assert any(level == "DEBUG" and "attempt 1/6 failed (rate_limit" in text for level, text in messages)
+
+
+# --- cancellation (real time, short) -----------------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["generate", "pause", "queue", "backoff"])
+async def test_cancellation_never_hangs_and_frees_the_limiter(where):
+    the_sender = sender(rpm=60, max_concurrent=1)  # one request a second, one at a time
+    hanging = model(HANG)
+    failing = model(TransientError("503"))
+    limiter = the_sender.pool.limiter_for(hanging)
+    blocker = None
+    if where == "pause":
+        permit = await limiter.acquire(1)
+        limiter.record_rate_limit(permit, RateLimitError("429", retry_after=3600.0))
+        limiter.release(permit)
+    if where == "queue":
+        blocker = asyncio.create_task(the_sender.send(hanging, REQUEST))  # holds the only slot
+        await asyncio.sleep(0.05)
+    target = failing if where == "backoff" else hanging
+    if where == "backoff":
+        the_sender.policy = RetryPolicy(base_delay=3600.0, jitter=0.0)
+    task = asyncio.create_task(the_sender.send(target, REQUEST))
+    await asyncio.sleep(0.1)
+    started = time.monotonic()
+    for t in (task, blocker):
+        if t is not None:
+            t.cancel()
+    results = await asyncio.gather(*(t for t in (task, blocker) if t), return_exceptions=True)
+    assert time.monotonic() - started < 1.0
+    assert all(isinstance(r, asyncio.CancelledError) for r in results)
+    assert limiter.in_flight == 0
+    assert not limiter._slots.locked()  # the slot came back
