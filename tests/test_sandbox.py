@@ -155,7 +155,8 @@ async def test_solution_time_budget_stops_the_remaining_tests(evaluator):
     limits = SandboxLimits(test_timeout=1.0, solution_timeout=1.5, memory_bytes=256 << 20)
     ev = Evaluator(limits=limits, workers=1)
     try:
-        result = await ev.evaluate(problem("spin()", "spin()", "spin()"), "def spin():\n    while True:\n        pass\n")
+        spin = "def spin():\n    while True:\n        pass\n"
+        result = await ev.evaluate(problem("spin()", "spin()", "spin()"), spin)
     finally:
         await ev.close()
     assert [t.status for t in result.tests] == ["timeout", "timeout", "timeout"]
@@ -308,7 +309,8 @@ async def test_event_loop_keeps_running_during_evaluation(evaluator):
             await asyncio.sleep(0.01)
 
     task = asyncio.create_task(ticker())
-    result = await evaluator.evaluate(problem("assert slow() == 1"), "import time\ndef slow():\n    time.sleep(0.6)\n    return 1\n")
+    slow = "import time\ndef slow():\n    time.sleep(0.6)\n    return 1\n"
+    result = await evaluator.evaluate(problem("assert slow() == 1"), slow)
     done.set()
     await task
     assert result.passed_all
@@ -317,7 +319,8 @@ async def test_event_loop_keeps_running_during_evaluation(evaluator):
 
 async def test_many_solutions_in_parallel(evaluator):
     problems = [problem(f"assert f() == {i}", task_id=f"t{i}") for i in range(6)]
-    results = await asyncio.gather(*(evaluator.evaluate(p, f"def f():\n    return {i}\n") for i, p in enumerate(problems)))
+    solutions = [f"def f():\n    return {i}\n" for i in range(6)]
+    results = await asyncio.gather(*(evaluator.evaluate(p, s) for p, s in zip(problems, solutions)))
     assert [r.task_id for r in results] == [f"t{i}" for i in range(6)]
     assert all(r.passed_all for r in results)
 
