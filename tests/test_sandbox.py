@@ -205,6 +205,38 @@ async def test_huge_output_is_truncated(evaluator):
 # --- escapes ----------------------------------------------------------------------------
 
 
+def _processes_with(marker: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if marker.encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                pass
+    return found
+
+
+async def test_background_process_neither_delays_nor_outlives_the_test(evaluator, contained_mode):
+    if contained_mode == "nobody":
+        pytest.skip("the nobody mode cannot kill processes that leave the process group")
+    marker = f"sandbox-daemon-{os.getpid()}-{id(evaluator)}"
+    solution = code(
+        f"""
+        import subprocess, sys
+        subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30); {marker!r}"], start_new_session=True)
+        print("started")
+        """
+    )
+    result = await evaluator.evaluate(problem("assert True"), solution)
+    assert result.tests[0].status == "passed" and result.tests[0].stdout == "started\n"
+    for _ in range(100):  # the namespace is torn down asynchronously; allow it a moment
+        if not _processes_with(marker):
+            break
+        await asyncio.sleep(0.05)
+    assert _processes_with(marker) == []
+
+
 async def test_network_connection_fails(evaluator, contained_mode):
     if contained_mode == "nobody":
         pytest.skip("the nobody mode does not contain the network")

@@ -101,6 +101,8 @@ def _run(payload):
 def main():
     """Entry point inside the sandbox; see the module docstring for the protocol."""
     result_fd = int(sys.argv[1])
+    # Programs the solution starts do not get the result pipe (forked copies still do).
+    os.set_inheritable(result_fd, False)
     payload = marshal.loads(sys.stdin.buffer.read())
     nonce = payload.pop("nonce")
     # Nothing more to read: the solution gets an empty stdin rather than our pipe.

@@ -305,25 +305,30 @@ def select_isolation(preferred: str | None = None) -> Isolation:
             raise SandboxUnavailableError(
                 f"sandbox mode {forced!r} does not work here: {reason}; unset {ENV_MODE} to use the best available"
             )
+        _log_choice(forced, [f"{forced} was asked for"])
         return _isolation(forced)
     failures: list[str] = []
     for mode in MODES:
         reason = _probe(mode)
         if reason is None:
-            if failures:
-                log.warning(
-                    "sandbox: using the weaker %r isolation (%s); not contained: %s. "
-                    "Install bubblewrap (.ci/install-sandbox) for full isolation.",
-                    mode,
-                    "; ".join(failures),
-                    ", ".join(_DESCRIPTIONS[mode][1]),
-                )
-            else:
-                log.info("sandbox: using %r isolation", mode)
+            _log_choice(mode, failures)
             return _isolation(mode)
         failures.append(f"{mode}: {reason}")
     raise SandboxUnavailableError(
         "no sandbox mode works here (" + "; ".join(failures) + "); run .ci/install-sandbox to install bubblewrap"
+    )
+
+
+def _log_choice(mode: str, why: list[str]) -> None:
+    if mode == MODES[0]:
+        log.info("sandbox: using %r isolation", mode)
+        return
+    log.warning(
+        "sandbox: using the weaker %r isolation (%s); not contained: %s. "
+        "Install bubblewrap (.ci/install-sandbox) for full isolation.",
+        mode,
+        "; ".join(why),
+        ", ".join(_DESCRIPTIONS[mode][1]),
     )
 
 

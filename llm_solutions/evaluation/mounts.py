@@ -117,7 +117,7 @@ def bwrap_arguments(scratch_bytes: int, staged: bool) -> tuple[str, ...]:
     args = [
         "--unshare-all", "--unshare-user", "--disable-userns", "--unshare-cgroup-try",
         "--uid", str(NOBODY), "--gid", str(NOBODY), "--hostname", "sandbox",
-        "--die-with-parent", "--new-session",
+        "--die-with-parent", "--new-session", "--as-pid-1",
         "--ro-bind", "/usr", "/usr",
     ]  # fmt: skip
     for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):

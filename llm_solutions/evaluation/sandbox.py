@@ -78,24 +78,48 @@ class SandboxLimits:
         return limits
 
 
-async def _read_bounded(reader: asyncio.StreamReader, limit: int) -> tuple[bytes, int]:
-    """Everything from ``reader``: the first ``limit`` bytes and the total count."""
-    kept = bytearray()
-    total = 0
-    while True:
-        chunk = await reader.read(65536)
-        if not chunk:
-            return bytes(kept), total
-        total += len(chunk)
-        if len(kept) < limit:
-            kept += chunk[: limit - len(kept)]
+class _Sink:
+    """What was read from one pipe: the first ``limit`` bytes and how many there were."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.kept = bytearray()
+        self.total = 0
+
+    async def drain(self, reader: asyncio.StreamReader, stop_at_newline: bool = False) -> None:
+        """Read until EOF (or the first newline); whatever arrived stays here if cancelled."""
+        while True:
+            chunk = await reader.read(65536)
+            if not chunk:
+                return
+            self.total += len(chunk)
+            if len(self.kept) < self.limit:
+                self.kept += chunk[: self.limit - len(self.kept)]
+            if stop_at_newline and b"\n" in self.kept:
+                return
+
+    def text(self) -> tuple[str, bool]:
+        """The text kept, with a truncation marker when bytes were dropped."""
+        text = self.kept.decode("utf-8", errors="replace")
+        if self.total > len(self.kept):
+            return text + _TRUNCATION_MARKER.format(dropped=self.total - len(self.kept)), True
+        return text, False
 
 
-def _text(data: bytes, total: int) -> tuple[str, bool]:
-    text = data.decode("utf-8", errors="replace")
-    if total > len(data):
-        return text + _TRUNCATION_MARKER.format(dropped=total - len(data)), True
-    return text, False
+class _ExitAwareProtocol(asyncio.subprocess.SubprocessStreamProtocol):
+    """Tells when the process exits, even while something it started still holds its pipes.
+
+    ``Process.wait()`` returns only once every pipe is closed, so a daemon that escaped
+    the process group (possible in the weaker modes) would make a finished test look hung.
+    """
+
+    def __init__(self, limit: int, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(limit=limit, loop=loop)
+        self.exited = asyncio.Event()
+
+    def process_exited(self) -> None:
+        super().process_exited()
+        self.exited.set()
 
 
 def _kill_group(pid: int) -> None:
@@ -122,6 +146,22 @@ async def _open_result_pipe(read_fd: int) -> tuple[asyncio.StreamReader, asyncio
         lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(read_fd, "rb", buffering=0)
     )
     return reader, transport
+
+
+async def _start(
+    argv: list[str], **options: Any
+) -> tuple[asyncio.subprocess.Process, _ExitAwareProtocol, asyncio.SubprocessTransport]:
+    """``asyncio.create_subprocess_exec`` with a protocol that reports the exit itself."""
+    loop = asyncio.get_running_loop()
+    transport, protocol = await loop.subprocess_exec(
+        lambda: _ExitAwareProtocol(limit=65536, loop=loop),
+        *argv,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        **options,
+    )
+    return asyncio.subprocess.Process(transport, protocol, loop), protocol, transport
 
 
 def _signal_of(returncode: int | None, mode: str) -> int | None:
@@ -203,16 +243,14 @@ async def run_test(
         isolation.prepare_workdir(workdir)
     read_fd, write_fd = os.pipe()
     proc: asyncio.subprocess.Process | None = None
-    transport: asyncio.BaseTransport | None = None
-    io: asyncio.Future[Any] | None = None
+    transport: asyncio.SubprocessTransport | None = None
+    result_transport: asyncio.BaseTransport | None = None
+    tasks: list[asyncio.Task[None]] = []
     started = time.monotonic()
     try:
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *isolation.command(workdir, write_fd, limits.scratch_bytes),
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
+            proc, protocol, transport = await _start(
+                isolation.command(workdir, write_fd, limits.scratch_bytes),
                 pass_fds=(write_fd,),
                 env=isolation.environment(workdir),
                 cwd=str(workdir) if workdir else "/",
@@ -221,32 +259,31 @@ async def run_test(
             )
         finally:
             os.close(write_fd)
-        result_reader, transport = await _open_result_pipe(read_fd)
+        result_reader, result_transport = await _open_result_pipe(read_fd)
         read_fd = -1
         assert proc.stdout is not None and proc.stderr is not None
-        io = asyncio.gather(
-            _feed(proc.stdin, payload),
-            _read_bounded(proc.stdout, limits.output_bytes),
-            _read_bounded(proc.stderr, limits.output_bytes),
-            _read_bounded(result_reader, RESULT_BYTES),
-        )
+        out, err, raw = _Sink(limits.output_bytes), _Sink(limits.output_bytes), _Sink(RESULT_BYTES)
+        tasks = [
+            asyncio.create_task(_feed(proc.stdin, payload)),
+            asyncio.create_task(out.drain(proc.stdout)),
+            asyncio.create_task(err.drain(proc.stderr)),
+            asyncio.create_task(raw.drain(result_reader, stop_at_newline=True)),
+        ]
         timed_out = False
         try:
-            await asyncio.wait_for(proc.wait(), timeout)
+            await asyncio.wait_for(protocol.exited.wait(), timeout)
         except TimeoutError:
             timed_out = True
         duration = time.monotonic() - started
         # Also ends anything the test left behind in its process group.
         _kill_group(proc.pid)
-        await proc.wait()
-        try:
-            _, (out, out_total), (err, err_total), (raw, _) = await asyncio.wait_for(io, _DRAIN_GRACE)
-        except TimeoutError:
-            out = err = raw = b""
-            out_total = err_total = 0
-        stdout, stdout_truncated = _text(out, out_total)
-        stderr, stderr_truncated = _text(err, err_total)
-        result = parse_result(raw, nonce)
+        await protocol.exited.wait()
+        # Output still in the pipes arrives quickly; a pipe held open by an escaped
+        # process does not close at all, so wait only a moment and keep what came.
+        await asyncio.wait(tasks, timeout=_DRAIN_GRACE)
+        stdout, stdout_truncated = out.text()
+        stderr, stderr_truncated = err.text()
+        result = parse_result(bytes(raw.kept), nonce)
         fields = _classify(result, timed_out, proc.returncode, isolation.mode, stderr, timeout)
         return TestResult(
             index=index,
@@ -259,12 +296,15 @@ async def run_test(
             **fields,
         )
     finally:
-        if io is not None and not io.done():
-            io.cancel()
+        for task in tasks:
+            task.cancel()
         if proc is not None and proc.returncode is None:
             _kill_group(proc.pid)  # cancelled: never leave a test running
         if transport is not None:
+            # Closes our ends of the pipes even if an escaped process still holds theirs.
             transport.close()
+        if result_transport is not None:
+            result_transport.close()
         if read_fd >= 0:
             os.close(read_fd)
         if workdir is not None:
