@@ -44,7 +44,7 @@ async def test_every_canonical_solution_passes_its_own_tests(dataset):
         await evaluator.close()
     failures = [line for result in results for line in failure_lines(result)]
     assert not failures, "\n".join(failures)
-    assert all(r.tests_total == len(p.tests) for r, p in zip(results, dataset.problems))
+    assert all(r.tests_total == len(p.tests) for r, p in zip(results, dataset.problems, strict=True))
 
 
 def _write_dataset(folder, problems):

@@ -352,7 +352,7 @@ async def test_event_loop_keeps_running_during_evaluation(evaluator):
 async def test_many_solutions_in_parallel(evaluator):
     problems = [problem(f"assert f() == {i}", task_id=f"t{i}") for i in range(6)]
     solutions = [f"def f():\n    return {i}\n" for i in range(6)]
-    results = await asyncio.gather(*(evaluator.evaluate(p, s) for p, s in zip(problems, solutions)))
+    results = await asyncio.gather(*(evaluator.evaluate(p, s) for p, s in zip(problems, solutions, strict=True)))
     assert [r.task_id for r in results] == [f"t{i}" for i in range(6)]
     assert all(r.passed_all for r in results)
 
