@@ -6,7 +6,7 @@ import argparse
 import logging
 import os
 
-from llm_solutions.cache.settings import add_cache_arguments, settings_from_args
+from llm_solutions.cache.settings import add_cache_arguments, overrides_from_args
 from llm_solutions.cli.output import configure_logging, print_result
 from llm_solutions.collection.plan import Plan, make_plan
 from llm_solutions.collection.runner import run_collection
@@ -47,7 +47,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     speed.add_argument("--request-timeout", type=float, metavar="S", help="seconds before a request is abandoned (180)")
     speed.add_argument("--max-attempts", type=int, metavar="N", help="attempts per task for retryable errors (6)")
     speed.add_argument("--max-cost", type=float, metavar="USD", help="stop sending new requests once spend reaches this")
-    add_cache_arguments(speed)
 
     out = parser.add_argument_group("output")
     out.add_argument("--output-dir", metavar="DIR", help="where session folders go (default OUTPUT_DIR or generated)")
@@ -55,6 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     out.add_argument("--log-file", metavar="FILE", help="also write the log to FILE")
     out.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_cache_arguments(parser)
 
 
 def _choose_models(args: argparse.Namespace, registry: Registry) -> list[str]:
@@ -134,7 +134,7 @@ def settings_from(args: argparse.Namespace, registry: Registry) -> CollectionSet
         tpm=args.tpm,
         request_timeout=args.request_timeout,
         max_attempts=args.max_attempts,
-        cache=settings_from_args(args),
+        cache=overrides_from_args(args),
     )
 
 

@@ -9,9 +9,21 @@ from pathlib import Path
 from llm_solutions.collection.runner import RunResult
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is now (tests and notebooks replace it)."""
+
+    @property  # type: ignore[override]
+    def stream(self):  # noqa: ANN201
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:  # noqa: ANN001
+        pass
+
+
 def configure_logging(level: str = "INFO", log_file: str | None = None) -> None:
     """Log to stderr (and to ``log_file``); the SDKs' own chatter stays at WARNING."""
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    handlers: list[logging.Handler] = [_StderrHandler()]
     if log_file:
         Path(log_file).expanduser().parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(log_file, encoding="utf-8"))

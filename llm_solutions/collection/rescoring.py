@@ -23,7 +23,7 @@ from llm_solutions.collection.store import SessionStore
 from llm_solutions.collection.summaries import write_reports
 from llm_solutions.dataset import Problem, load_dataset
 from llm_solutions.evaluation.evaluator import Evaluator
-from llm_solutions.evaluation.sandbox import describe_isolation
+from llm_solutions.evaluation.isolation import describe_isolation
 from llm_solutions.extraction import extract_code
 from llm_solutions.validation import validate_code
 

@@ -185,8 +185,9 @@ class CollectionRunner:
         attempts = 0
         try:
             if services.cache is not None:
-                completion = await services.cache.lookup(config, request, task.sample)
-                cache_hit = completion is not None
+                hit = await services.cache.lookup(config, request, task.sample)
+                completion = hit.completion if hit else None
+                cache_hit = hit is not None
             if completion is None:
                 completion = await services.sender.send(model, request)
                 attempts = 1

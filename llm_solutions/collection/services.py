@@ -13,9 +13,9 @@ from llm_solutions.collection.plan import Plan
 from llm_solutions.collection.settings import CollectionSettings
 from llm_solutions.dataset import Problem
 from llm_solutions.evaluation.evaluator import Evaluator
-from llm_solutions.evaluation.sandbox import describe_isolation
+from llm_solutions.evaluation.isolation import describe_isolation
 from llm_solutions.extraction import Extraction, extract_code
-from llm_solutions.extraction.llm_extractor import LLMExtractor
+from llm_solutions.extraction.llm_extractor import LLMExtractor, describe_fallback
 from llm_solutions.limits.retry import RetryPolicy
 from llm_solutions.limits.sender import LimiterPool, Sender
 from llm_solutions.models.base import BaseModel
@@ -92,10 +92,7 @@ def _open_extractor(plan: Plan, settings: CollectionSettings, services: Services
     registry = plan.registry
     config = registry.get(settings.extraction_model)
     if not registry.has_key(config):
-        log.warning(
-            "extraction model %s has no key (%s is not set); using regex extraction only",
-            config.name, registry.api_key_env(config),
-        )
+        log.warning(describe_fallback(config.name, registry.api_key_env(config)))
         return None
     [model] = build_models(registry, [config])
     services.owned_models.append(model)

@@ -16,6 +16,8 @@ from llm_solutions.errors import SessionError
 if TYPE_CHECKING:
     import pandas as pd
 
+    from llm_solutions.models.base import BaseModel
+
 
 @dataclass
 class SessionInfo:
@@ -109,8 +111,12 @@ def resume_runner(
     retry_failed: bool = False,
     max_cost: float | None = None,
     show_progress: bool = False,
+    models: list[BaseModel] | None = None,
 ) -> CollectionRunner:
-    """A runner that continues ``session_id`` with its original parameters."""
+    """A runner that continues ``session_id`` with its original parameters.
+
+    ``models`` replaces the models named in the session (test doubles, notebooks).
+    """
     root = Path(output_dir) if output_dir else default_output_dir()
     store = SessionStore.open(root, session_id)
     settings = CollectionSettings.from_dict(session_parameters(store))
@@ -118,7 +124,8 @@ def resume_runner(
     settings.output_dir = str(store.path.parent)
     if max_cost is not None:
         settings.max_cost = max_cost
-    return CollectionRunner(settings, store=store, retry_failed=retry_failed, show_progress=show_progress)
+    return CollectionRunner(settings, store=store, retry_failed=retry_failed, show_progress=show_progress,
+                            models=models)
 
 
 def load_session(path: str | os.PathLike[str]) -> pd.DataFrame:

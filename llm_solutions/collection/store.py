@@ -237,7 +237,8 @@ class SessionStore:
                     ok = True  # torn lines are read_records' business
                 (keep if ok else failed).append(line)
             if failed:
-                aside = self.path / "damaged" / f"{path.parent.name}__{path.stem}.failed.{int(time.time() * 1000)}.jsonl"
+                stamp = int(time.time() * 1000)
+                aside = self.path / "damaged" / f"{path.parent.name}__{path.stem}.failed.{stamp}.jsonl.bak"
                 aside.parent.mkdir(exist_ok=True)
                 aside.write_text("".join(failed), encoding="utf-8")
                 self.rewrite(path, keep)

@@ -1,13 +1,22 @@
 """The built-in model table: every provider and model the collector knows by name.
 
-Prices are USD per million tokens as published by each provider.  Users add rows without
-code through a models file (``--models-file``) and providers through plugins; see
-``llm_solutions.models.registry``.
+Prices are USD per million tokens as published by each provider (checked 2026-11-22);
+``cached_input_price`` is the prompt-cache read price.  Where a provider bills in bands
+the row holds the band our short coding prompts fall in (noted per row); OpenRouter rows
+are estimates only, since OpenRouter reports the billed cost of every call itself.
+Rate limits are conservative first-tier defaults; raise them in a models file.
+
+Users add rows without code through a models file (``--models-file``) and providers
+through plugins; see ``llm_solutions.models.registry``.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from llm_solutions.models.config import ModelConfig, ProviderConfig
+
+_OPENAI = "llm_solutions.models.openai"
 
 PROVIDERS: dict[str, ProviderConfig] = {
     p.name: p
@@ -21,8 +30,88 @@ PROVIDERS: dict[str, ProviderConfig] = {
             max_concurrent=64,
             description="answers with the dataset's canonical solution; no key, no network",
         ),
+        ProviderConfig(
+            name="openai", model_class=f"{_OPENAI}:OpenAIModel", api_key_env="OPENAI_API_KEY",
+            base_url_env="OPENAI_BASE_URL", default_base_url="https://api.openai.com/v1",
+            rpm=500, tpm=500_000, max_concurrent=32,
+            description="OpenAI chat completions; honours OPENAI_ORG_ID and OPENAI_PROJECT_ID",
+        ),
+        ProviderConfig(
+            name="anthropic", model_class="llm_solutions.models.anthropic:AnthropicModel",
+            api_key_env="ANTHROPIC_API_KEY", base_url_env="ANTHROPIC_BASE_URL",
+            default_base_url="https://api.anthropic.com", rpm=50, tpm=30_000, max_concurrent=8,
+            description="Anthropic Messages API (Claude)",
+        ),
+        ProviderConfig(
+            name="google", model_class="llm_solutions.models.google:GoogleModel",
+            # GEMINI_API_KEY users: set GOOGLE_API_KEY to the same value (see .env.example).
+            api_key_env="GOOGLE_API_KEY", base_url_env="GOOGLE_GEMINI_BASE_URL",
+            default_base_url="https://generativelanguage.googleapis.com/",
+            rpm=150, tpm=1_000_000, max_concurrent=16,
+            description="Google Gemini Developer API (generateContent)",
+        ),
+        ProviderConfig(
+            name="xai", model_class=f"{_OPENAI}:XAIModel", api_key_env="XAI_API_KEY",
+            base_url_env="XAI_BASE_URL", default_base_url="https://api.x.ai/v1",
+            rpm=480, tpm=2_000_000, max_concurrent=16, description="xAI Grok (OpenAI-compatible)",
+        ),
+        ProviderConfig(
+            name="deepseek", model_class=f"{_OPENAI}:DeepSeekModel", api_key_env="DEEPSEEK_API_KEY",
+            base_url_env="DEEPSEEK_BASE_URL", default_base_url="https://api.deepseek.com",
+            rpm=1_000, tpm=5_000_000, max_concurrent=32, description="DeepSeek (OpenAI-compatible)",
+        ),
+        ProviderConfig(
+            name="together", model_class=f"{_OPENAI}:TogetherModel", api_key_env="TOGETHER_API_KEY",
+            base_url_env="TOGETHER_BASE_URL", default_base_url="https://api.together.xyz/v1",
+            rpm=600, tpm=180_000, max_concurrent=16, description="Together AI: Meta Llama and other open models",
+        ),
+        ProviderConfig(
+            name="huggingface", model_class=f"{_OPENAI}:HuggingFaceModel", api_key_env="HUGGINGFACE_API_KEY",
+            base_url_env="HUGGINGFACE_BASE_URL", default_base_url="https://router.huggingface.co/v1",
+            rpm=300, tpm=500_000, max_concurrent=8,
+            description="Hugging Face inference router (OpenAI-compatible); prices follow the serving provider",
+        ),
+        ProviderConfig(
+            name="openrouter", model_class=f"{_OPENAI}:OpenRouterModel", api_key_env="OPENROUTER_API_KEY",
+            base_url_env="OPENROUTER_BASE_URL", default_base_url="https://openrouter.ai/api/v1",
+            rpm=500, tpm=1_000_000, max_concurrent=16,
+            description="OpenRouter; every answer carries its billed cost",
+        ),
+        ProviderConfig(
+            name="openai_compatible", model_class=f"{_OPENAI}:LocalOpenAIModel",
+            api_key_env="OPENAI_COMPATIBLE_API_KEY", base_url_env="OPENAI_COMPATIBLE_BASE_URL",
+            default_base_url="http://localhost:8000/v1", key_required=False,
+            rpm=100_000, tpm=100_000_000, max_concurrent=8,
+            description="a local OpenAI-compatible server (vLLM, Ollama, LM Studio, llama.cpp)",
+        ),
     ]
 }
+
+
+def _row(
+    name: str,
+    provider: str,
+    api_model: str,
+    prices: tuple[float, float, float | None],
+    *,
+    reasoning: bool = False,
+    max_tokens: int | None = None,
+    description: str = "",
+    **params: Any,
+) -> ModelConfig:
+    """One table row; reasoning models default to a larger output budget and no temperature."""
+    model_params: dict[str, Any] = {"api_model": api_model, "max_tokens": max_tokens or (16_384 if reasoning else 4_096)}
+    if not reasoning:
+        model_params["temperature"] = 0.0
+    model_params.update(params)
+    return ModelConfig(
+        name=name, provider=provider, model_params=model_params, input_price=prices[0],
+        output_price=prices[1], cached_input_price=prices[2], reasoning=reasoning, description=description,
+    )
+
+
+_ADAPTIVE = {"thinking": "adaptive", "thinking_display": "summarized"}
+_DEEPSEEK_THINKING = {"extra": {"thinking": {"type": "enabled"}}, "reasoning_effort": "high"}
 
 MODELS: list[ModelConfig] = [
     ModelConfig(
@@ -31,4 +120,64 @@ MODELS: list[ModelConfig] = [
         model_params={"api_model": "offline", "max_tokens": 2048, "temperature": 0.0},
         description="chat-style answers built from the canonical solution",
     ),
+    # OpenAI: the GPT-6 tiers are all reasoning models.
+    _row("gpt-6-astra", "openai", "gpt-6-astra", (10.0, 50.0, 1.0), reasoning=True, reasoning_effort="medium",
+         description="OpenAI flagship; prompts over 272K tokens cost more"),
+    _row("gpt-6.1-sol", "openai", "gpt-6.1-sol", (2.0, 10.0, 0.10), reasoning=True, reasoning_effort="medium",
+         description="near-flagship at a fifth of the price"),
+    _row("gpt-6.1-terra", "openai", "gpt-6.1-terra", (1.0, 5.0, 0.05), reasoning=True, reasoning_effort="medium",
+         description="fast mid tier"),
+    _row("gpt-6-luna", "openai", "gpt-6-luna", (0.10, 0.50, 0.01), reasoning=True, reasoning_effort="medium",
+         description="cheapest OpenAI tier"),
+    # Anthropic: the 5.x models think adaptively; effort sets how much.
+    _row("claude-fable-5-2", "anthropic", "claude-fable-5-2", (8.0, 40.0, 0.20), reasoning=True,
+         reasoning_effort="high", description="Anthropic's most capable model", **_ADAPTIVE),
+    _row("claude-opus-5-5", "anthropic", "claude-opus-5-5", (4.0, 20.0, 0.20), reasoning=True,
+         reasoning_effort="medium", description="long-running agentic coding", **_ADAPTIVE),
+    _row("claude-sonnet-5-5", "anthropic", "claude-sonnet-5-5", (2.0, 10.0, 0.10), reasoning=True,
+         reasoning_effort="medium", description="speed and intelligence balanced", **_ADAPTIVE),
+    _row("claude-haiku-5-5", "anthropic", "claude-haiku-5-5", (0.10, 0.50, 0.01), reasoning=True,
+         reasoning_effort="medium", description="cheapest Claude; prices for prompts up to 100K tokens", **_ADAPTIVE),
+    # Google: Gemini 3 thinks at a level; thoughts come back as separate parts.
+    _row("gemini-3.1-pro", "google", "gemini-3.1-pro-preview", (2.0, 12.0, 0.20), reasoning=True,
+         reasoning_effort="medium", description="Gemini Pro (preview); prompts over 200K tokens cost more"),
+    _row("gemini-3.8-flash", "google", "gemini-3.8-flash", (0.75, 3.75, 0.075), reasoning=True,
+         reasoning_effort="medium", description="promotional price until 2026-12-31, then 1.50/7.50"),
+    _row("gemini-3.5-flash-lite", "google", "gemini-3.5-flash-lite", (0.30, 2.50, 0.03), reasoning=True,
+         reasoning_effort="low", description="cheapest Gemini"),
+    # xAI Grok.
+    _row("grok-4.7", "xai", "grok-4.7", (2.0, 6.0, 0.50), reasoning=True, reasoning_effort="medium",
+         description="xAI flagship; prompts over 200K tokens cost double"),
+    _row("grok-4.3", "xai", "grok-4.3", (1.25, 2.50, 0.20), reasoning=True,
+         description="always reasons; 1M context"),
+    _row("grok-4.20-non-reasoning", "xai", "grok-4.20-0309-non-reasoning", (1.25, 2.50, 0.20),
+         description="no reasoning, lowest latency"),
+    # DeepSeek: one model, thinking switched per request; peak-hour prices (off-peak is half).
+    _row("deepseek-flash", "deepseek", "deepseek-flash", (0.30, 1.20, 0.006),
+         extra={"thinking": {"type": "disabled"}}, description="DeepSeek V4.1 Flash without thinking"),
+    _row("deepseek-flash-thinking", "deepseek", "deepseek-flash", (0.30, 1.20, 0.006), reasoning=True,
+         description="DeepSeek V4.1 Flash with thinking", **_DEEPSEEK_THINKING),
+    _row("deepseek-v4-pro", "deepseek", "deepseek-v4-pro", (1.32, 3.96, 0.044), reasoning=True,
+         description="DeepSeek V4 Pro with thinking", **_DEEPSEEK_THINKING),
+    # Meta Llama via Together AI and via Hugging Face's router.
+    _row("llama-4-maverick", "together", "meta-llama/Llama-4-Maverick-17B-128E-Instruct-FP8", (0.27, 0.85, None),
+         description="Llama 4 Maverick on Together AI"),
+    _row("llama-4-scout", "together", "meta-llama/Llama-4-Scout-17B-16E-Instruct", (0.18, 0.59, None),
+         description="Llama 4 Scout on Together AI"),
+    _row("llama-3.3-70b", "together", "meta-llama/Llama-3.3-70B-Instruct-Turbo", (0.88, 0.88, None),
+         description="Llama 3.3 70B Turbo on Together AI"),
+    _row("hf-llama-4-maverick", "huggingface", "meta-llama/Llama-4-Maverick-17B-128E-Instruct", (0.27, 0.85, None),
+         description="Llama 4 Maverick via the Hugging Face router (price varies by serving provider)"),
+    _row("hf-llama-3.3-70b", "huggingface", "meta-llama/Llama-3.3-70B-Instruct", (0.88, 0.88, None),
+         description="Llama 3.3 70B via the Hugging Face router (price varies by serving provider)"),
+    # OpenRouter: prices are estimates; the billed cost comes back with each answer.
+    _row("openrouter-gpt-6.1-sol", "openrouter", "openai/gpt-6.1-sol", (2.0, 10.0, 0.10), reasoning=True,
+         reasoning_effort="medium", description="GPT-6.1 Sol through OpenRouter"),
+    _row("openrouter-deepseek-v4.1-flash", "openrouter", "deepseek/deepseek-v4.1-flash", (0.15, 0.60, None),
+         description="DeepSeek V4.1 Flash through OpenRouter"),
+    _row("openrouter-llama-4-maverick", "openrouter", "meta-llama/llama-4-maverick", (0.15, 0.60, None),
+         description="Llama 4 Maverick through OpenRouter"),
+    # A local server: the model id comes from OPENAI_COMPATIBLE_MODEL, else the server's first listed model.
+    _row("local-openai-compatible", "openai_compatible", "auto", (0.0, 0.0, None),
+         description="local OpenAI-compatible server; set OPENAI_COMPATIBLE_BASE_URL and OPENAI_COMPATIBLE_MODEL"),
 ]

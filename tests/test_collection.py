@@ -1,0 +1,132 @@
+"""End-to-end collection through the command line with the offline model, and the session
+files it writes (the users' contract: names and fields)."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from llm_solutions.cli import main
+from llm_solutions.dataset import load_dataset
+
+RECORD_FIELDS = {
+    "task_id", "model", "problem", "category", "complexity", "sample", "raw_response", "extracted_solution",
+    "validation", "llm_call_success", "error", "execution_time", "input_tokens", "output_tokens", "cost", "timestamp",
+}
+
+
+@pytest.fixture
+def out(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path / "generated"
+
+
+def only_session(out):
+    [session] = [p for p in out.iterdir() if p.is_dir()]
+    return session
+
+
+def test_quick_test_without_keys_uses_offline_model_and_writes_every_file(out, capsys):
+    assert main(["collect", "--quick-test", "--output-dir", str(out), "--no-progress"]) == 0
+    session = only_session(out)
+    assert session.name.startswith("session_")
+    for name in ("progress.json", "summary.json", "final_report.json", "cross_model_comparison.json"):
+        assert (session / name).is_file(), name
+    categories = load_dataset().categories
+    jsonl = sorted(p.stem for p in (session / "offline").glob("*.jsonl"))
+    assert jsonl == categories
+    assert sorted(p.stem for p in (session / "offline").glob("*.csv")) == categories
+
+    records = [json.loads(line) for p in (session / "offline").glob("*.jsonl") for line in p.read_text().splitlines()]
+    assert len(records) == 24
+    for record in records:
+        assert RECORD_FIELDS <= set(record)
+        assert record["llm_call_success"] is True
+        assert record["validation"]["is_fully_valid"] is True, record["task_id"]
+        assert record["passed_all"] is True, (record["task_id"], record["evaluation"])
+        assert set(record["validation"]) >= {"syntax", "structure", "imports", "code_length", "line_count"}
+
+    progress = json.loads((session / "progress.json").read_text())
+    assert progress["status"] == "completed"
+    current = progress["current_progress"]
+    assert current["completed_tasks"] == current["total_tasks"] == 24
+    assert set(current["model_progress"]["offline"]) >= {"completed", "successful", "failed", "avg_time", "last_error"}
+    assert len(current["completed_task_ids"]) == 24 and "estimated_completion" in current
+
+    summary = json.loads((session / "summary.json").read_text())
+    meta = summary["collection_metadata"]
+    assert meta["session_parameters"]["quick_test"] is True
+    assert meta["session_parameters"]["models"] == ["offline"]
+    perf = summary["model_summaries"]["offline"]
+    assert perf["overall_performance"]["success_rate"] == 100.0
+    assert perf["overall_performance"]["pass_rate"] == 100.0
+    assert perf["overall_performance"]["pass@1"] == 1.0
+    assert set(perf["category_performance"]) == set(categories)
+    assert "collection_date" in summary
+
+    report = json.loads((session / "final_report.json").read_text())
+    assert report["status"] == "completed" and report["progress"]["progress_percent"] == 100.0
+    comparison = json.loads((session / "cross_model_comparison.json").read_text())
+    assert len(comparison["problems"]) == 24
+    assert comparison["problems"][0]["offline_valid"] is True and "offline_time" in comparison["problems"][0]
+
+    with (session / "offline" / "dataclass.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows[0]["task_id"].startswith("dataclass_") and rows[0]["is_fully_valid"] == "True"
+    assert "status: completed - 24/24 tasks" in capsys.readouterr().out
+
+
+def test_dry_run_counts_tasks_and_cost_and_writes_nothing(out, capsys):
+    assert main(["collect", "--models", "offline", "--categories", "dataclass", "typing", "--samples", "3",
+                 "--dry-run", "--output-dir", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "total tasks: 30" in printed  # 2 categories x 5 problems x 3 samples
+    assert "offline" in printed and "est $" in printed
+    assert not out.exists()
+
+
+def test_samples_and_custom_session_id(out):
+    assert main(["collect", "--models", "offline", "--categories", "enum", "--quick-test", "--samples", "2",
+                 "--session-id", "mine", "--output-dir", str(out), "--no-execute"]) == 0
+    lines = (out / "mine" / "offline" / "enum.jsonl").read_text().splitlines()
+    assert sorted(json.loads(line)["sample"] for line in lines) == [0, 1]
+    assert "evaluation" not in json.loads(lines[0])
+    # the same id again is refused, never overwritten
+    assert main(["collect", "--models", "offline", "--quick-test", "--session-id", "mine",
+                 "--output-dir", str(out)]) == 2
+
+
+def test_unknown_model_suggests_close_names(capsys):
+    assert main(["collect", "--models", "ofline", "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown model 'ofline'" in err and "offline" in err and "Traceback" not in err
+
+
+def test_list_models_shows_key_status(capsys, monkeypatch):
+    assert main(["collect", "--list-models"]) == 0
+    printed = capsys.readouterr().out
+    assert "offline" in printed and "API keys" in printed
+
+
+def test_bad_option_values_are_one_line_errors(capsys):
+    assert main(["collect", "--models", "offline", "--samples", "0", "--dry-run"]) == 2
+    assert "--samples must be at least 1" in capsys.readouterr().err
+
+
+def test_notebook_api(tmp_path):
+    import asyncio
+
+    import llm_solutions as ls
+
+    async def collect():
+        settings = ls.CollectionSettings(models=["offline"], categories=["json"], output_dir=str(tmp_path))
+        return await ls.CollectionRunner(settings).run()
+
+    result = asyncio.run(collect())
+    assert result.status == "completed" and result.completed == 5
+    frame = ls.load_session(result.path)
+    assert len(frame) == 5
+    assert {"task_id", "model", "extracted_solution", "is_fully_valid"} <= set(frame.columns)
+    assert frame["is_fully_valid"].all()
