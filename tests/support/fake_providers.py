@@ -117,7 +117,8 @@ class FakeProviders:
         app.router.add_get("/_fake/requests", self._admin_requests)
         app.router.add_post("/_fake/reset", self._admin_reset)
         app.router.add_post("/_fake/config", self._admin_config)
-        self._runner = web.AppRunner(app, access_log=None)
+        # A short shutdown timeout cancels scripted slow answers instead of waiting them out.
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
