@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import re
+import signal
 import time
 from pathlib import Path
 from typing import IO, Any, Iterator
@@ -29,6 +30,16 @@ from typing import IO, Any, Iterator
 from llm_solutions.errors import SessionError
 
 log = logging.getLogger(__name__)
+
+# Fault injection for the crash tests: with LLM_SOLUTIONS_FAULT_TORN_WRITE=N the process
+# SIGKILLs itself halfway through writing its Nth record, the worst moment a crash can hit.
+_TORN_WRITE_AT = int(os.environ.get("LLM_SOLUTIONS_FAULT_TORN_WRITE") or 0)
+
+
+def _die_mid_write(handle: IO[str], line: str) -> None:
+    handle.write(line[: len(line) // 2])
+    handle.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
 
 CSV_COLUMNS = [
     "task_id", "model", "category", "complexity", "sample", "llm_call_success", "error_type", "error",
@@ -75,6 +86,7 @@ class SessionStore:
         self.session_id = self.path.name
         self._handles: dict[Path, IO[str]] = {}
         self._lock_handle: IO[str] | None = None
+        self._appended = 0
 
     # --- creation and locking ----------------------------------------------------------
 
@@ -153,8 +165,12 @@ class SessionStore:
             path.parent.mkdir(parents=True, exist_ok=True)
             handle = path.open("a", encoding="utf-8")
             self._handles[path] = handle
-        handle.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+        line = json.dumps(record, ensure_ascii=False, default=str) + "\n"
+        if _TORN_WRITE_AT and self._appended + 1 == _TORN_WRITE_AT:
+            _die_mid_write(handle, line)
+        handle.write(line)
         handle.flush()
+        self._appended += 1
 
     def sync(self) -> None:
         """fsync appended records, so they also survive a power loss, not only a crash."""

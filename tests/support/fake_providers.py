@@ -32,6 +32,7 @@ import contextlib
 import json
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -81,6 +82,7 @@ class Recorded:
     headers: dict[str, str]
     body: Any
     connection: int
+    time: float = 0.0  # when it arrived (time.time()), to order requests against other events
 
 
 class FakeProviders:
@@ -188,7 +190,8 @@ class FakeProviders:
         connection = hash(peer)
         self._connections[connection] = self._connections.get(connection, 0) + 1
         self.requests.append(Recorded(api, flavor, request.method, request.path,
-                                      {k.lower(): v for k, v in request.headers.items()}, body, connection))
+                                      {k.lower(): v for k, v in request.headers.items()}, body, connection,
+                                      time.time()))
         return body
 
     async def _respond(self, request: web.Request, item: Reply | Fail, wire: Wire) -> web.StreamResponse:
@@ -305,6 +308,12 @@ def serve_in_thread(**options: Any) -> Iterator[FakeProviders]:
         asyncio.run_coroutine_threadsafe(fake.stop(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
+        # Handlers still waiting out a scripted delay for a client that is gone: end them
+        # here rather than letting the loop's destructor warn about them.
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
         loop.close()
 
 
