@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
+from pathlib import Path
 
+import aiohttp
 import pytest
 
-from llm_solutions.errors import BadRequestError
-from llm_solutions.models.openai import KEYLESS_PLACEHOLDER, OpenAIChatModel
+from llm_solutions.errors import BadRequestError, TransientError
+from llm_solutions.models.base import Request
+from llm_solutions.models.config import ModelConfig
+from llm_solutions.models.openai import KEYLESS_PLACEHOLDER, OpenAIChatModel, OpenAIModel
 from tests.support.fake_providers import FakeProviders, Reply
 from tests.support.provider_harness import Harness
 
@@ -214,9 +219,10 @@ async def test_local_server_model_is_listed_or_taken_from_env(harness, fake, mon
     await model.generate(harness.request())
     assert [r.api for r in fake.requests].count("models") == 1  # looked up once, then cached
     assert fake.of("openai")[-1].body["model"] == "qwen-coder-local"
+    assert model.api_model == "qwen-coder-local"  # what a cache key or record should use
     monkeypatch.setenv("OPENAI_COMPATIBLE_MODEL", "llama3.1:8b")
     await model.generate(harness.request())
-    assert fake.of("openai")[-1].body["model"] == "llama3.1:8b"
+    assert fake.of("openai")[-1].body["model"] == "llama3.1:8b" == model.api_model
 
 
 async def test_local_server_without_key_never_gets_the_openai_key(harness, fake, monkeypatch):
@@ -272,3 +278,28 @@ def test_every_openai_compatible_class_names_its_provider():
         cls = provider.load_class()
         if issubclass(cls, OpenAIChatModel):
             assert cls.provider == provider.name
+
+
+async def test_fake_server_runs_in_a_subprocess_and_is_scripted_over_http():
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.support.fake_providers", "--port", "0", "--text", "```python\npass\n```",
+        stdout=asyncio.subprocess.PIPE, cwd=Path(__file__).resolve().parents[1],
+    )
+    try:
+        line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode().strip()
+        assert line.startswith("FAKE_PROVIDERS_URL=http://127.0.0.1:")
+        url = line.split("=", 1)[1]
+        async with aiohttp.ClientSession() as http:
+            await http.post(f"{url}/_fake/queue", json={"api": "openai", "items": [{"fail": {"kind": "server_error"}}]})
+            client = OpenAIModel.create_client("sk-test", url + "/v1")
+            model = OpenAIModel(ModelConfig(name="gpt-6-luna", provider="openai", reasoning=True), client=client)
+            request = Request(messages=({"role": "user", "content": "hi"},), max_tokens=64)
+            with pytest.raises(TransientError):
+                await model.generate(request)
+            assert (await model.generate(request)).text == "```python\npass\n```"
+            await OpenAIModel.close_client(client)
+            recorded = await (await http.get(f"{url}/_fake/requests")).json()
+        assert [r["api"] for r in recorded] == ["openai", "openai"]
+    finally:
+        process.terminate()
+        assert await asyncio.wait_for(process.wait(), 10) == 0

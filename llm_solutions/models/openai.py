@@ -319,8 +319,14 @@ class LocalOpenAIModel(OpenAIChatModel):
         super().__init__(*args, **kwargs)
         self._listed_model: str | None = None
 
+    @property
+    def api_model(self) -> str:
+        """The id actually requested: the env override, else the listed id once known."""
+        chosen = os.environ.get(self.model_env) or super().api_model
+        return self._listed_model if chosen == "auto" and self._listed_model else chosen
+
     async def resolve_model_id(self) -> str:
-        chosen = os.environ.get(self.model_env) or self.api_model
+        chosen = self.api_model
         if chosen != "auto":
             return chosen
         if self._listed_model is None:
