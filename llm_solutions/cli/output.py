@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from llm_solutions.collection.runner import RunResult
+from llm_solutions.collection.store import read_json
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -43,8 +44,17 @@ def print_result(result: RunResult) -> None:
     print(f"session: {result.path}")
     print(f"status: {result.status} - {result.completed}/{result.total} tasks "
           f"({result.successful} successful, {result.failed} failed), spent ${result.cost:.4f}")
+    summary = read_json(result.path / "summary.json") or {}
+    for model, data in (summary.get("model_summaries") or {}).items():
+        perf = data.get("overall_performance", {})
+        tests = f", tests passed {perf['pass_rate']:.1f}%" if "pass_rate" in perf else ""
+        print(f"  {model}: {perf.get('solutions', 0)} answers, valid code {perf.get('full_validity_rate', 0):.1f}%"
+              f"{tests}, ${perf.get('cost', 0):.4f}")
     for model, reason in result.stopped_models.items():
         print(f"model {model} was stopped: {reason}")
     if result.resume_command:
         extra = " --retry-failed" if result.stopped_models else ""
         print(f"resume with: {result.resume_command}{extra}")
+    elif result.failed:
+        command = f"python scripts/resume_collection.py {result.session_id} --retry-failed"
+        print(f"{result.failed} task(s) failed (see the records' error field); re-run only them with: {command}")

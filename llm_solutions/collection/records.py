@@ -36,7 +36,7 @@ def build_record(
         "category": problem.category,
         "complexity": problem.complexity,
         "sample": task.sample,
-        "raw_response": completion.text if completion else None,
+        "raw_response": completion.text if completion and not error else None,
         "reasoning": completion.reasoning if completion else None,
         "extracted_solution": (extraction or {}).get("code", ""),
         "extraction": {k: v for k, v in (extraction or {}).items() if k != "code"},

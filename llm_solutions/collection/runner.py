@@ -190,12 +190,14 @@ class CollectionRunner:
                 cache_hit = hit is not None
             if completion is None:
                 completion = await services.sender.send(model, request)
-                attempts = 1
+                attempts = completion.attempts
                 if services.cache is not None:
                     await services.cache.store(config, request, task.sample, completion)
         except ProviderError as e:
             error = e
             attempts = getattr(e, "attempts", 1)
+            # An empty or refused answer is still billed: keep its usage for the record.
+            completion = getattr(e, "completion", None)
             if e.stops_model:
                 self._stopped[model.name] = f"{type(e).__name__}: {e}"
                 log.error("%s: stopped, no more requests this session: %s", model.name, e)
@@ -203,7 +205,7 @@ class CollectionRunner:
                 log.warning("%s %s: %s", model.name, task.problem.task_id, e)
         price = self._price(config, completion)
         extraction = validation = evaluation = None
-        if completion is not None:
+        if completion is not None and error is None:
             extraction = await services.extract(completion.text, task.problem)
             validation = validate_code(extraction["code"], task.problem.name)
             if services.evaluator is not None:

@@ -71,7 +71,8 @@ async def open_services(
 ) -> Services:
     """Open what the run needs; a model list passed in is used as it is and not closed."""
     registry = plan.registry
-    owned = build_models(registry, plan.configs) if models is None else []
+    # The SDK's own timeout matches ours, so neither cuts the other's request short.
+    owned = build_models(registry, plan.configs, timeout=settings.request_timeout) if models is None else []
     pool = LimiterPool(registry, rpm=settings.rpm, tpm=settings.tpm, max_concurrent=settings.max_concurrent)
     sender = Sender(pool, RetryPolicy(max_attempts=settings.max_attempts), timeout=settings.request_timeout)
     services = Services(models=models if models is not None else owned, sender=sender, pool=pool, owned_models=owned)
@@ -94,6 +95,6 @@ def _open_extractor(plan: Plan, settings: CollectionSettings, services: Services
     if not registry.has_key(config):
         log.warning(describe_fallback(config.name, registry.api_key_env(config)))
         return None
-    [model] = build_models(registry, [config])
+    [model] = build_models(registry, [config], timeout=settings.request_timeout)
     services.owned_models.append(model)
     return LLMExtractor(model, services.sender.send, price=lambda c: config.cost(c.input_tokens, c.output_tokens, c.cached_tokens))

@@ -50,7 +50,9 @@ class Sender:
         while True:
             attempts += 1
             try:
-                return await self._attempt(limiter, model, request, estimate)
+                completion = await self._attempt(limiter, model, request, estimate)
+                completion.attempts = attempts
+                return completion
             except ProviderError as error:
                 error.attempts = attempts  # type: ignore[attr-defined]
                 error.total_wait = waited  # type: ignore[attr-defined]

@@ -75,6 +75,7 @@ class Completion:
     cost: float | None = None
     raw: dict[str, Any] | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    attempts: int = 1  # calls it took, retries included (set by the sender)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

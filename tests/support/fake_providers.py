@@ -313,7 +313,8 @@ def serve_in_thread(**options: Any) -> Iterator[FakeProviders]:
         pending = asyncio.all_tasks(loop)
         for task in pending:
             task.cancel()
-        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        if pending:
+            loop.run_until_complete(asyncio.wait(pending))
         loop.close()
 
 
