@@ -13,13 +13,14 @@ that is what providers throttle.  A request goes out only when all of these allo
   would be a burst the provider's per-second enforcement answers with 429s.
 
 The request rate adapts (AIMD, as TCP does): a 429 halves it (once per congestion event:
-429s for requests sent before the last decrease are echoes of the same event), and each
+429s for requests sent before the last decrease are echoes of the same event; when the
+429's headers state the sustainable rate, it drops to just under that instead), and each
 window of successes without one raises it by a step, never above the configured ceiling.
-Near the rate that failed last time the step is small, so the limiter settles just under
-the real limit instead of repeatedly overshooting it.  Remaining-quota headers on
-successful answers act before any 429: when little is left, requests are spaced out so
-that what is left lasts until the bucket refills, and the rate drops to the refill rate
-when the provider states its bucket size.
+Steps are sized by the rate that failed last time, and are small near it, so the limiter
+settles just under the real limit instead of repeatedly overshooting it.  Remaining-quota
+headers on successful answers act before any 429: when little is left, requests are
+spaced out so that what is left lasts until the bucket refills, and the rate drops to the
+refill rate when the provider states its bucket size.
 
 All waiting is on asyncio primitives (aiolimiter futures, ``asyncio.sleep``, a
 semaphore), so it never blocks the loop and is cancellable.  Time is the event loop's
@@ -40,6 +41,7 @@ from dataclasses import dataclass
 from llm_solutions.errors import RateLimitError
 from llm_solutions.limits.bucket import AdjustableBucket
 from llm_solutions.limits.headers import lowered, quota_windows, retry_delay
+from llm_solutions.limits.quota import QuotaAdvice, advise
 from llm_solutions.models.base import Completion, Request
 
 log = logging.getLogger(__name__)
@@ -50,6 +52,8 @@ CHARS_PER_TOKEN = 4
 TOKENS_PER_MESSAGE = 4
 # How much of the previous average a new observation keeps, for per-request token sizes.
 _AVERAGE_WEIGHT = 0.9
+# After a 429, the share of the provider's stated sustainable rate to drop to.
+_STATED_SHARE = 0.9
 
 
 def estimate_tokens(request: Request) -> int:
@@ -147,6 +151,7 @@ class ProviderLimiter:
             self._tokens = AdjustableBucket(self.tpm / 60.0, self.tpm * token_burst)
         self._slots = asyncio.Semaphore(max_concurrent)
         self._in_flight = 0
+        self._primed = False
         self._paused_until = 0.0
         self._last_decrease = -math.inf
         self._failed_at: float | None = None
@@ -162,13 +167,19 @@ class ProviderLimiter:
     async def acquire(self, estimate: int) -> Permit:
         """Wait until a request with ``estimate`` tokens may go out; pair with ``release``."""
         await self._slots.acquire()
+        if not self._primed:
+            # Start as if a request had just gone out: the capacity's sliver is for timer
+            # slack later, not an extra request at the start.
+            self._primed = True
+            self._requests.adjust(self._requests.capacity - 1)
         charged = 0.0
         try:
             await self._wait_while_paused()
             if self._tokens is not None:
                 # One request larger than the bucket waits for an empty bucket, then goes.
-                charged = float(min(estimate, self._tokens.capacity))
-                await self._tokens.acquire(charged)
+                amount = float(min(estimate, self._tokens.capacity))
+                await self._tokens.acquire(amount)
+                charged = amount
             rate_bound = self._requests.waiting() > 0 or not self._requests.has_capacity(1)
             await self._requests.acquire(1)
         except BaseException:
@@ -222,8 +233,16 @@ class ProviderLimiter:
         if permit.sent_at > self._last_decrease:
             # The first 429 of a congestion event; later ones for requests that were
             # already in flight would otherwise halve the rate again and again.
-            self._failed_at = self._rate
-            self._rate = max(self.floor, self._rate * self._decrease_factor)
+            stated = self._advise(error.headers).stated_rpm
+            if stated is not None and self._rate > _STATED_SHARE * stated:
+                # The provider's headers say what it sustains: go just under that rather
+                # than halve (from far above, halving would still overshoot).
+                new_rate = _STATED_SHARE * stated
+            else:
+                # No numbers, or they did not keep us out of trouble: halve.
+                new_rate = self._rate * self._decrease_factor
+            self._failed_at = min(self._rate, stated) if stated else self._rate
+            self._rate = max(self.floor, new_rate)
             self._last_decrease = self._now()
             decreased = True
         self._streak = 0
@@ -236,16 +255,21 @@ class ProviderLimiter:
     def _count_success(self, permit: Permit) -> None:
         # Only requests the rate held back show that the rate was what limited us; a flow
         # limited by concurrency or by the caller says nothing about a faster rate.
-        if not permit.rate_bound or permit.sent_at <= self._last_decrease or self._pacing():
+        if not permit.rate_bound or permit.sent_at <= self._last_decrease:
             return
+        if self._pacing() and (self._pace_rate or 0.0) * 60.0 < self._rate:
+            return  # the quota headers hold us below the rate already
         self._streak += 1
         if self._streak < max(self._min_window, self._rate / 60.0 * self._window_seconds):
             return
         self._streak = 0
         if self._rate >= self.ceiling:
             return
+        # Steps are a share of the rate that failed (else of the ceiling): a ceiling set far
+        # above the real limit must not turn one step into a leap past it.
+        scale = self._failed_at or self.ceiling
         near_failure = self._failed_at is not None and self._rate >= 0.85 * self._failed_at
-        step = (self._probe_increase if near_failure else self._increase) * self.ceiling
+        step = (self._probe_increase if near_failure else self._increase) * scale
         self._rate = min(self.ceiling, self._rate + step)
         if self._failed_at is not None and self._rate > 1.1 * self._failed_at:
             self._failed_at = None  # the limit has evidently risen; probe quickly again
@@ -255,47 +279,29 @@ class ProviderLimiter:
         """Slow down before a 429 when the remaining-quota headers say little is left."""
         if not headers:
             return
-        others = max(0, self._in_flight - 1)  # sent before this answer came, not yet counted
-        pace: float | None = None
-        wait = 0.0
-        until = 0.0
-        for window in quota_windows(lowered(headers), self._wall()):
-            unit = 1.0 if window.dimension == "requests" else self._average.get(window.dimension, 0.0)
-            if unit <= 0 or not window.reset:
-                continue
-            spare = window.remaining - others * unit
-            if window.limit and window.limit > window.remaining:
-                if spare > max(unit, 0.05 * window.limit):
-                    continue
-                # The reset is when the bucket is full again, so it refills at this rate:
-                # the fastest sustainable pace.  (For a fixed window this overestimates,
-                # and the 429 path takes over.)
-                per_second = (window.limit - window.remaining) / window.reset / unit
-                if spare < unit:
-                    wait = max(wait, (unit - spare) / unit / per_second)
-                self._failed_at = per_second * 60.0
-                self._rate = min(self._rate, max(self.floor, 0.95 * self._failed_at))
-            else:
-                # No bucket size: spread what is left over the time until the reset, when
-                # the current rate would use it up sooner.
-                per_second = max(spare, 0.0) / window.reset / unit
-                if per_second * 60.0 >= self._rate:
-                    continue
-                if spare < unit:
-                    wait = max(wait, window.reset)
-                    continue
-            pace = per_second if pace is None else min(pace, per_second)
-            until = max(until, window.reset)
-        if pace is None and not wait:
+        advice = self._advise(headers)
+        if advice.empty:
             return
         self._streak = 0
-        if wait and self._pause(min(wait, self._max_pause)):
-            log.info("%s: quota nearly used up, pausing %.1f s", self.name, wait)
-        if pace is not None:
-            self._pace_rate = pace
-            self._pace_until = self._now() + until
+        if advice.stated_rpm is not None:
+            # The provider says how fast its nearly empty bucket refills: go just below.
+            self._failed_at = advice.stated_rpm
+            self._rate = min(self._rate, max(self.floor, 0.95 * advice.stated_rpm))
+        if advice.wait and self._pause(min(advice.wait, self._max_pause)):
+            log.info("%s: quota nearly used up, pausing %.1f s", self.name, advice.wait)
+        if advice.pace is not None:
+            self._pace_rate = advice.pace
+            self._pace_until = self._now() + advice.pace_for
             self._schedule_pace_end()
         self._apply_rate()
+
+    def _advise(self, headers: Mapping[str, str]) -> QuotaAdvice:
+        return advise(
+            quota_windows(lowered(headers), self._wall()),
+            in_flight=max(0, self._in_flight - 1),  # sent before this answer, not yet counted
+            units=self._average,
+            rate_rpm=self._rate,
+        )
 
     # --- rate plumbing ---------------------------------------------------------------
 
