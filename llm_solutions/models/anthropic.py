@@ -25,20 +25,13 @@ from llm_solutions.errors import (
     RequestTimeoutError,
     TransientError,
 )
-from llm_solutions.models.base import BaseModel, Completion, Request
+from llm_solutions.models.base import BaseModel, Completion, Request, token_count
 from llm_solutions.models.failures import error_for_status, lower_headers
 
 DEFAULT_TIMEOUT = 180.0
 DEFAULT_MAX_CONNECTIONS = 256
 _QUOTA_CODES = {"enforced_spend_limit_reached", "contract_spend_limit_reached",
                 "linked_organization_spend_limit_reached"}
-
-
-def _as_int(value: Any) -> int:
-    try:
-        return int(value or 0)
-    except (TypeError, ValueError):
-        return 0
 
 
 class AnthropicModel(BaseModel):
@@ -164,18 +157,18 @@ class AnthropicModel(BaseModel):
             elif block.get("type") == "thinking" and block.get("thinking"):
                 thoughts.append(str(block["thinking"]))
         usage = payload.get("usage") or {}
-        cache_read = _as_int(usage.get("cache_read_input_tokens"))
+        cache_read = token_count(usage.get("cache_read_input_tokens"))
         # input_tokens counts only the uncached part; the total is all three summed.
-        total_input = _as_int(usage.get("input_tokens")) + cache_read + _as_int(
+        total_input = token_count(usage.get("input_tokens")) + cache_read + token_count(
             usage.get("cache_creation_input_tokens")
         )
         details = usage.get("output_tokens_details") or {}
         result = Completion(
             text="".join(texts),
             input_tokens=total_input,
-            output_tokens=_as_int(usage.get("output_tokens")),
+            output_tokens=token_count(usage.get("output_tokens")),
             cached_tokens=cache_read,
-            reasoning_tokens=_as_int(details.get("thinking_tokens")),
+            reasoning_tokens=token_count(details.get("thinking_tokens")),
             finish_reason=payload.get("stop_reason"),
             latency=latency,
             reasoning="\n\n".join(thoughts) or None,

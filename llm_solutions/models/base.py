@@ -86,6 +86,14 @@ class Completion:
         return cls(**known)
 
 
+def token_count(value: Any) -> int:
+    """A usage field from a provider payload as an int; missing or malformed counts as 0."""
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
 class BaseModel(abc.ABC):
     """A model the collector can ask for answers.
 

@@ -29,20 +29,13 @@ from llm_solutions.errors import (
     RequestTimeoutError,
     TransientError,
 )
-from llm_solutions.models.base import BaseModel, Completion, Request
+from llm_solutions.models.base import BaseModel, Completion, Request, token_count
 from llm_solutions.models.failures import duration_seconds, error_for_status, lower_headers
 
 DEFAULT_TIMEOUT = 180.0
 _REFUSAL_REASONS = {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "IMAGE_SAFETY", "MODEL_ARMOR"}
 _EFFORT_LEVELS = {"minimal": "MINIMAL", "low": "LOW", "medium": "MEDIUM", "high": "HIGH", "xhigh": "XHIGH",
                   "max": "XHIGH"}
-
-
-def _as_int(value: Any) -> int:
-    try:
-        return int(value or 0)
-    except (TypeError, ValueError):
-        return 0
 
 
 def _error_details(details: Any) -> list[dict[str, Any]]:
@@ -197,15 +190,15 @@ class GoogleModel(BaseModel):
                     continue
                 (thoughts if part.thought else texts).append(part.text)
         usage = response.usage_metadata
-        thought_tokens = _as_int(usage.thoughts_token_count) if usage else 0
+        thought_tokens = token_count(usage.thoughts_token_count) if usage else 0
         finish = candidate.finish_reason if candidate is not None else None
         finish_name = getattr(finish, "value", finish)
         result = Completion(
             text="".join(texts),
-            input_tokens=_as_int(usage.prompt_token_count) if usage else 0,
+            input_tokens=token_count(usage.prompt_token_count) if usage else 0,
             # Gemini bills thinking as output; candidates_token_count excludes it.
-            output_tokens=(_as_int(usage.candidates_token_count) + thought_tokens) if usage else 0,
-            cached_tokens=_as_int(usage.cached_content_token_count) if usage else 0,
+            output_tokens=(token_count(usage.candidates_token_count) + thought_tokens) if usage else 0,
+            cached_tokens=token_count(usage.cached_content_token_count) if usage else 0,
             reasoning_tokens=thought_tokens,
             finish_reason=str(finish_name) if finish_name else None,
             latency=latency,

@@ -26,7 +26,7 @@ from llm_solutions.errors import (
     RequestTimeoutError,
     TransientError,
 )
-from llm_solutions.models.base import BaseModel, Completion, Request
+from llm_solutions.models.base import BaseModel, Completion, Request, token_count
 from llm_solutions.models.failures import error_for_status, lower_headers
 
 DEFAULT_TIMEOUT = 180.0
@@ -83,13 +83,6 @@ def _message_text(content: Any) -> str:
     if isinstance(content, list):
         return "".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
     return str(content)
-
-
-def _as_int(value: Any) -> int:
-    try:
-        return int(value or 0)
-    except (TypeError, ValueError):
-        return 0
 
 
 class OpenAIChatModel(BaseModel):
@@ -210,7 +203,7 @@ class OpenAIChatModel(BaseModel):
         if isinstance(payload.get("error"), dict):
             # OpenRouter and some local servers report upstream failures inside a 200.
             error = payload["error"]
-            status = _as_int(error.get("code")) or 502
+            status = token_count(error.get("code")) or 502
             raise error_for_status(
                 self.provider, status, f"{self.name}: {error.get('message', 'upstream error')}", headers
             )
@@ -223,10 +216,10 @@ class OpenAIChatModel(BaseModel):
         cost = usage.get("cost")
         result = Completion(
             text=_message_text(message.get("content")),
-            input_tokens=_as_int(usage.get("prompt_tokens")),
-            output_tokens=_as_int(usage.get("completion_tokens")),
-            cached_tokens=_as_int(prompt_details.get("cached_tokens") or usage.get("prompt_cache_hit_tokens")),
-            reasoning_tokens=_as_int(output_details.get("reasoning_tokens")),
+            input_tokens=token_count(usage.get("prompt_tokens")),
+            output_tokens=token_count(usage.get("completion_tokens")),
+            cached_tokens=token_count(prompt_details.get("cached_tokens") or usage.get("prompt_cache_hit_tokens")),
+            reasoning_tokens=token_count(output_details.get("reasoning_tokens")),
             finish_reason=choice.get("finish_reason"),
             latency=latency,
             reasoning=self.reasoning_text(message),
