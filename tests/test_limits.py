@@ -306,6 +306,27 @@ def test_429s_despite_a_rate_under_the_stated_limit_still_halve_it():
     assert run_virtual(body()) == 125
 
 
+def test_a_long_wait_under_the_stated_limit_pauses_without_halving_once_a_minute():
+    async def body():
+        limiter = ProviderLimiter("p", rpm=250, max_concurrent=100)
+        # A full sliding window: 300/min sustainable, but nothing until 20 s from now.
+        headers = {
+            "x-ratelimit-limit-requests": "300", "x-ratelimit-remaining-requests": "0",
+            "x-ratelimit-reset-requests": "1m0s", "retry-after": "20",
+        }
+        rates = []
+        for _ in range(2):
+            permit = await limiter.acquire(1)
+            limiter.record_rate_limit(permit, RateLimitError("429", headers=headers))
+            limiter.release(permit)
+            rates.append((limiter.rate, limiter.snapshot().pause_remaining))
+        return rates
+
+    (first_rate, first_pause), (second_rate, _) = run_virtual(body())
+    assert (first_rate, first_pause) == (250, pytest.approx(20.0))  # paused, rate kept
+    assert second_rate == 125  # the same again within a minute: the numbers are not enough
+
+
 def test_pause_holds_back_requests_already_queued():
     async def body():
         limiter = ProviderLimiter("p", rpm=600, max_concurrent=100)

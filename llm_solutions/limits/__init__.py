@@ -5,9 +5,9 @@ holds one adaptive ``ProviderLimiter`` per provider and key; ``RetryPolicy`` bou
 """
 
 from llm_solutions.limits.pool import LimiterPool
-from llm_solutions.limits.rate_limiter import LimiterSnapshot, Permit, ProviderLimiter, estimate_tokens
+from llm_solutions.limits.rate_limiter import LimiterSnapshot, Permit, ProviderLimiter
 from llm_solutions.limits.retry import RetryPolicy
-from llm_solutions.limits.sender import Sender
+from llm_solutions.limits.sender import Sender, estimate_tokens
 
 __all__ = [
     "LimiterPool",

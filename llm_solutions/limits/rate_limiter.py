@@ -5,9 +5,10 @@ that is what providers throttle.  A request goes out only when all of these allo
 
 * a concurrency slot is free (``max_concurrent`` requests in flight);
 * the provider is not paused (after a 429, for as long as the server asked);
-* the token bucket has room for the request's estimated tokens (prompt characters / 4
-  plus ``max_tokens``, which is also what OpenAI reserves); after the answer the estimate
-  is settled against the real usage, returning what was not used or charging the excess;
+* the token bucket has room for the request's estimated tokens (``estimate_tokens``:
+  prompt characters / 4 plus ``max_tokens``, which is also what OpenAI reserves); after
+  the answer the estimate is settled against the real usage, returning what was not used
+  or charging the excess;
 * the request bucket admits it.  Its capacity is about one request, so requests are
   spaced evenly from the very first one: starting with a full minute's worth at once
   would be a burst the provider's per-second enforcement answers with 429s.
@@ -42,24 +43,18 @@ from llm_solutions.errors import RateLimitError
 from llm_solutions.limits.bucket import AdjustableBucket
 from llm_solutions.limits.headers import lowered, quota_windows, retry_delay
 from llm_solutions.limits.quota import QuotaAdvice, advise
-from llm_solutions.models.base import Completion, Request
+from llm_solutions.models.base import Completion
 
 log = logging.getLogger(__name__)
 
-CHARS_PER_TOKEN = 4
-# Chat formats add a few tokens per message (role markers); counting them keeps estimates
-# of many short messages from falling below the truth.
-TOKENS_PER_MESSAGE = 4
 # How much of the previous average a new observation keeps, for per-request token sizes.
 _AVERAGE_WEIGHT = 0.9
 # After a 429, the share of the provider's stated sustainable rate to drop to.
 _STATED_SHARE = 0.9
-
-
-def estimate_tokens(request: Request) -> int:
-    """Tokens a request may use: its prompt at ~4 characters a token, plus ``max_tokens``."""
-    chars = sum(len(str(m.get("content") or "")) for m in request.messages)
-    return math.ceil(chars / CHARS_PER_TOKEN) + TOKENS_PER_MESSAGE * len(request.messages) + request.max_tokens
+# A 429 asking for a wait this long (seconds, and at least this many request intervals)
+# is about quota spent earlier rather than about the current rate.
+_LONG_PAUSE = 2.0
+_LONG_PAUSE_REQUESTS = 10
 
 
 @dataclass
@@ -153,7 +148,7 @@ class ProviderLimiter:
         self._in_flight = 0
         self._primed = False
         self._paused_until = 0.0
-        self._last_decrease = -math.inf
+        self._last_event = -math.inf
         self._failed_at: float | None = None
         self._streak = 0
         self._pace_rate: float | None = None
@@ -230,20 +225,11 @@ class ProviderLimiter:
             hint = retry_delay(lowered(error.headers), self._wall())
         pause = min(self._default_pause if hint is None else hint, self._max_pause)
         decreased = False
-        if permit.sent_at > self._last_decrease:
+        if permit.sent_at > self._last_event:
             # The first 429 of a congestion event; later ones for requests that were
             # already in flight would otherwise halve the rate again and again.
-            stated = self._advise(error.headers).stated_rpm
-            if stated is not None and self._rate > _STATED_SHARE * stated:
-                # The provider's headers say what it sustains: go just under that rather
-                # than halve (from far above, halving would still overshoot).
-                new_rate = _STATED_SHARE * stated
-            else:
-                # No numbers, or they did not keep us out of trouble: halve.
-                new_rate = self._rate * self._decrease_factor
-            self._failed_at = min(self._rate, stated) if stated else self._rate
-            self._rate = max(self.floor, new_rate)
-            self._last_decrease = self._now()
+            self._rate = max(self.floor, self._rate_after_429(error, pause))
+            self._last_event = self._now()
             decreased = True
         self._streak = 0
         extended = self._pause(pause)
@@ -252,10 +238,29 @@ class ProviderLimiter:
             log.info("%s: rate limited, pausing %.1f s, rate now %.0f/min", self.name, pause, self._rate)
         return pause
 
+    def _rate_after_429(self, error: RateLimitError, pause: float) -> float:
+        """The new rate for a congestion event (and the failed rate remembered)."""
+        stated = self._advise(error.headers).stated_rpm
+        rate = self._rate
+        calm = self._now() - self._last_event > 60.0
+        self._failed_at = min(rate, stated) if stated else rate
+        if stated is not None and rate > _STATED_SHARE * stated:
+            # The provider's headers say what it sustains: go just under that rather than
+            # halve (from far above, halving would still overshoot).
+            return _STATED_SHARE * stated
+        if stated is not None and calm and pause >= max(_LONG_PAUSE, _LONG_PAUSE_REQUESTS * 60.0 / rate):
+            # A sustainable rate by the provider's numbers, yet a long wait: the quota was
+            # spent earlier (a sliding window filled by a burst).  The pause pays for it;
+            # halving too would waste the next minute.  Only once a minute, in case the
+            # numbers are wrong.
+            return rate
+        # No numbers, or they did not keep us out of trouble: halve.
+        return rate * self._decrease_factor
+
     def _count_success(self, permit: Permit) -> None:
         # Only requests the rate held back show that the rate was what limited us; a flow
         # limited by concurrency or by the caller says nothing about a faster rate.
-        if not permit.rate_bound or permit.sent_at <= self._last_decrease:
+        if not permit.rate_bound or permit.sent_at <= self._last_event:
             return
         if self._pacing() and (self._pace_rate or 0.0) * 60.0 < self._rate:
             return  # the quota headers hold us below the rate already

@@ -11,14 +11,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 
 from llm_solutions.errors import ProviderError, QuotaExhaustedError, RateLimitError, RequestTimeoutError
 from llm_solutions.limits.pool import LimiterPool
-from llm_solutions.limits.rate_limiter import ProviderLimiter, estimate_tokens
+from llm_solutions.limits.rate_limiter import ProviderLimiter
 from llm_solutions.limits.retry import RetryPolicy
 from llm_solutions.models.base import BaseModel, Completion, Request
 
 log = logging.getLogger(__name__)
+
+CHARS_PER_TOKEN = 4
+# Chat formats add a few tokens per message (role markers); counting them keeps estimates
+# of many short messages from falling below the truth.
+TOKENS_PER_MESSAGE = 4
+
+
+def estimate_tokens(request: Request) -> int:
+    """Tokens a request may use: its prompt at ~4 characters a token, plus ``max_tokens``.
+
+    This is what the token bucket charges before sending; the real usage settles it after.
+    """
+    chars = sum(len(str(m.get("content") or "")) for m in request.messages)
+    return math.ceil(chars / CHARS_PER_TOKEN) + TOKENS_PER_MESSAGE * len(request.messages) + request.max_tokens
 
 
 class Sender:
