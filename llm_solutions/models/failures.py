@@ -10,7 +10,6 @@ request).  Wording checks live here too, because providers signal "quota gone" a
 
 from __future__ import annotations
 
-import email.utils
 import re
 import time
 from collections.abc import Mapping
@@ -27,6 +26,7 @@ from llm_solutions.errors import (
     RequestTimeoutError,
     TransientError,
 )
+from llm_solutions.limits.headers import retry_delay
 
 # A 429 or 402 with this wording means the key has no budget left; waiting will not help.
 _QUOTA_WORDS = re.compile(
@@ -59,26 +59,11 @@ def lower_headers(headers: Mapping[str, Any] | None) -> dict[str, str]:
 
 
 def retry_after_from_headers(headers: Mapping[str, str]) -> float | None:
-    """Seconds to wait per ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date)."""
-    lowered = lower_headers(headers)
-    millis = lowered.get("retry-after-ms")
-    if millis:
-        try:
-            return max(float(millis) / 1000.0, 0.0)
-        except ValueError:
-            pass
-    value = lowered.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(when.timestamp() - time.time(), 0.0)
+    """Seconds to wait per ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date).
+
+    The parsing is the rate limiter's own, so both read a hint the same way.
+    """
+    return retry_delay(lower_headers(headers), time.time(), resets=False)
 
 
 def duration_seconds(text: str | None) -> float | None:
