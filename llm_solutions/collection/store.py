@@ -25,7 +25,7 @@ import re
 import signal
 import time
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import IO, Any, Callable, Iterator
 
 from llm_solutions.errors import SessionError
 
@@ -271,8 +271,12 @@ class SessionStore:
     def read_json(self, name: str) -> Any | None:
         return read_json(self.path / name)
 
-    def write_csvs(self) -> list[Path]:
-        """Regenerate every ``<model>/<category>.csv`` from its JSONL, one file at a time."""
+    def write_csvs(self, on_record: Callable[[dict[str, Any]], None] | None = None) -> list[Path]:
+        """Regenerate every ``<model>/<category>.csv`` from its JSONL, one file at a time.
+
+        ``on_record`` sees every record on the way, so reports can be built in the same
+        pass over the files instead of a second one.
+        """
         written = []
         for path in self.record_files():
             out = path.with_suffix(".csv")
@@ -280,11 +284,10 @@ class SessionStore:
             with tmp.open("w", encoding="utf-8", newline="") as handle:
                 writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS, extrasaction="ignore")
                 writer.writeheader()
-                for line in path.read_text(encoding="utf-8").splitlines():
-                    try:
-                        writer.writerow(flatten_record(json.loads(line)))
-                    except ValueError:
-                        continue
+                for record in self.read_records_file(path):
+                    writer.writerow(flatten_record(record))
+                    if on_record is not None:
+                        on_record(record)
             os.replace(tmp, out)
             written.append(out)
         return written

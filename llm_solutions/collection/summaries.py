@@ -11,7 +11,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any
 
 from llm_solutions.collection.progress import ProgressTracker
 from llm_solutions.collection.store import SessionStore
@@ -93,13 +93,6 @@ class SessionDigest:
         default_factory=lambda: defaultdict(list)
     )
     problems: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    @classmethod
-    def of(cls, records: Iterable[dict[str, Any]]) -> SessionDigest:
-        digest = cls()
-        for record in records:
-            digest.add(record)
-        return digest
 
     def add(self, record: dict[str, Any]) -> None:
         model, task_id = record["model"], record["task_id"]
@@ -267,8 +260,8 @@ def write_reports(
     """Rewrite every derived file of a session from its records: progress, CSVs, reports."""
     tracker.save(force=True)
     end = time.time()
-    digest = SessionDigest.of(store.read_records())
-    store.write_csvs()
+    digest = SessionDigest()
+    store.write_csvs(on_record=digest.add)
     store.write_json("summary.json", build_summary(
         digest, session_id=store.session_id, parameters=parameters, start=tracker.start_time,
         end=end, total_tasks=tracker.total_tasks, extra=extra,
