@@ -144,3 +144,28 @@ async def test_damaged_progress_file_still_resumes_from_summary(tmp_path):
     again = ScriptedModel()
     result = await resume_runner("s1", tmp_path, models=[again]).run()
     assert result.status == "completed" and len(records_of(tmp_path / "s1")) == 5
+
+
+async def test_unexpected_error_marks_the_session_failed_and_keeps_records(tmp_path, monkeypatch):
+    from llm_solutions.collection import store as store_module
+
+    model = ScriptedModel()
+    real_append = store_module.SessionStore.append
+    calls = {"n": 0}
+
+    def failing_append(self, record):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise OSError(28, "No space left on device")
+        real_append(self, record)
+
+    monkeypatch.setattr(store_module.SessionStore, "append", failing_append)
+    with pytest.raises(OSError):
+        await CollectionRunner(settings_for(tmp_path, categories=["enum"], max_concurrent_per_model=1),
+                               models=[model], handle_signals=False).run()
+    progress = json.loads((tmp_path / "s1" / "progress.json").read_text())
+    assert progress["status"] == "failed"
+    assert len(records_of(tmp_path / "s1")) == 2
+    monkeypatch.setattr(store_module.SessionStore, "append", real_append)
+    result = await resume_runner("s1", tmp_path, models=[ScriptedModel()]).run()
+    assert result.status == "completed" and len(records_of(tmp_path / "s1")) == 5

@@ -62,6 +62,11 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except OSError as e:
+        # Disk full, permissions, a vanished folder: the records written so far are safe.
+        logging.getLogger("llm_solutions").debug("I/O error", exc_info=True)
+        print(f"error: {e}; fix it and resume the session (resume_collection.py --list-sessions)", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

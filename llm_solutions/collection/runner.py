@@ -152,6 +152,12 @@ class CollectionRunner:
             for result in results:
                 if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
                     raise result
+        except Exception:
+            # Everything recorded so far is on disk; say the run failed rather than leave
+            # the session looking as if it were still running.
+            tracker.status = "failed"
+            tracker.save(force=True)
+            raise
         finally:
             self._remove_signal_handlers()
             display.close()
