@@ -9,7 +9,7 @@ from typing import Any
 from llm_solutions.collection.settings import CollectionSettings
 from llm_solutions.collection.tasks import estimate_usage
 from llm_solutions.collection.store import task_key
-from llm_solutions.dataset import Dataset, Problem, load_dataset
+from llm_solutions.dataset import BUILTIN_DATASET, Dataset, Problem, load_dataset
 from llm_solutions.errors import ConfigError
 from llm_solutions.models.base import BaseModel
 from llm_solutions.models.config import ModelConfig
@@ -95,7 +95,9 @@ def make_plan(
 ) -> Plan:
     """Check settings, dataset and models (keys included) and build the plan."""
     registry = registry or load_registry(settings.models_file)
-    dataset = load_dataset(settings.dataset_path, skip_invalid=settings.skip_invalid)
+    # None means the built-in set, never "whatever DATASET_PATH says today": a resumed
+    # session must solve the problems it started with (from_env already applied the env).
+    dataset = load_dataset(settings.dataset_path or BUILTIN_DATASET, skip_invalid=settings.skip_invalid)
     problems = dataset.select(settings.categories, per_category=1 if settings.quick_test else None)
     if models is not None:
         configs = [m.config for m in models]

@@ -21,7 +21,7 @@ from llm_solutions.collection.session import default_output_dir, session_paramet
 from llm_solutions.collection.settings import CollectionSettings
 from llm_solutions.collection.store import SessionStore
 from llm_solutions.collection.summaries import write_reports
-from llm_solutions.dataset import Problem, load_dataset
+from llm_solutions.dataset import BUILTIN_DATASET, Problem, load_dataset
 from llm_solutions.evaluation.evaluator import Evaluator
 from llm_solutions.evaluation.isolation import describe_isolation
 from llm_solutions.extraction import extract_code
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 
 def _problems(settings: CollectionSettings) -> dict[str, Problem]:
-    dataset = load_dataset(settings.dataset_path, skip_invalid=True)
+    dataset = load_dataset(settings.dataset_path or BUILTIN_DATASET, skip_invalid=True)
     return {p.task_id: p for p in dataset.problems}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 from llm_solutions.errors import ConfigError
@@ -65,6 +66,10 @@ class CollectionSettings:
         for key, value in values.items():
             if value is not None:
                 setattr(settings, key, value)
+        # Absolute, so a resume started from another directory finds the same files.
+        for key in ("dataset_path", "models_file"):
+            if getattr(settings, key):
+                setattr(settings, key, str(Path(getattr(settings, key)).expanduser().resolve()))
         settings.check()
         return settings
 
