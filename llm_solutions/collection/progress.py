@@ -135,7 +135,5 @@ class ProgressTracker:
         return True
 
     def due(self, batch_size: int) -> bool:
-        """True when a completion batch is full or the last save is 30 s old."""
-        return self.unsaved >= batch_size or (
-            self.unsaved > 0 and time.monotonic() - self._last_save >= SAVE_EVERY
-        )
+        """True when a completion batch is full (the runner also saves every 30 s)."""
+        return self.unsaved >= batch_size

@@ -21,7 +21,7 @@ from typing import Any, Iterator
 
 from llm_solutions.collection.display import ProgressDisplay
 from llm_solutions.collection.plan import Plan, make_plan
-from llm_solutions.collection.progress import ProgressTracker
+from llm_solutions.collection.progress import SAVE_EVERY, ProgressTracker
 from llm_solutions.collection.records import build_record
 from llm_solutions.collection.services import Services, open_services
 from llm_solutions.collection.settings import CollectionSettings
@@ -138,6 +138,7 @@ class CollectionRunner:
         display = ProgressDisplay(total=plan.total_tasks, done=tracker.completed, enabled=self.show_progress,
                                   status=services.limiter_status)
         self._install_signal_handlers()
+        heartbeat = asyncio.create_task(self._save_periodically(tracker))
         try:
             per_model: dict[str, Iterator[Task]] = {
                 model.name: iter_tasks(plan.problems, [model.name], settings.samples, tracker.completed_keys)
@@ -159,6 +160,7 @@ class CollectionRunner:
             tracker.save(force=True)
             raise
         finally:
+            heartbeat.cancel()
             self._remove_signal_handlers()
             display.close()
             await services.close()
@@ -180,6 +182,13 @@ class CollectionRunner:
             display.advance(record)
             if tracker.due(self.settings.batch_size):
                 tracker.save()
+
+    @staticmethod
+    async def _save_periodically(tracker: ProgressTracker) -> None:
+        # Slow models can go minutes between answers; watchers still get a fresh file.
+        while True:
+            await asyncio.sleep(SAVE_EVERY)
+            tracker.save(force=True)
 
     async def _run_task(self, model: BaseModel, task: Task, services: Services) -> dict[str, Any]:
         config = model.config
