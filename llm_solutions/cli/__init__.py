@@ -40,7 +40,10 @@ def load_environment() -> None:
 
 def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     """The parser; only the chosen subcommand's module is imported (fast ``--help``)."""
-    parser = argparse.ArgumentParser(prog="llm-solutions", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="llm-solutions",
+        description="Collect, check and compare code solutions from many LLM providers.",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     chosen = next((a for a in argv if not a.startswith("-")), None)
     for name, (module_name, help_text) in SUBCOMMANDS.items():
