@@ -23,27 +23,14 @@ from llm_solutions.errors import (
     TransientError,
 )
 from llm_solutions.models.failures import retry_after_from_headers
-from tests.support.fake_providers import FakeProviders, Fail, Reply
-from tests.support.provider_harness import Harness
+from tests.support.fake_providers import Fail, Reply
+from tests.support.provider_harness import fake, harness  # noqa: F401  (fixtures)
 
 # google-genai subclasses aiohttp.ClientSession, which aiohttp flags; nothing we can change.
 pytestmark = pytest.mark.filterwarnings("ignore:Inheritance class AiohttpClientSession:DeprecationWarning")
 
 ROW = {"openai": "gpt-6-luna", "anthropic": "claude-haiku-5-5", "gemini": "gemini-3.5-flash-lite"}
 API = {"openai": "openai", "anthropic": "anthropic", "gemini": "gemini"}
-
-
-@pytest.fixture
-async def fake():
-    async with FakeProviders() as server:
-        yield server
-
-
-@pytest.fixture
-async def harness(fake, monkeypatch):
-    h = Harness(fake, monkeypatch)
-    yield h
-    await h.close()
 
 
 async def fail_once(harness, fake, name: str, api: str, failure: Fail, **client_options):

@@ -20,8 +20,8 @@ from llm_solutions.errors import BadRequestError, TransientError
 from llm_solutions.models.base import Request
 from llm_solutions.models.config import ModelConfig
 from llm_solutions.models.openai import KEYLESS_PLACEHOLDER, OpenAIChatModel, OpenAIModel
-from tests.support.fake_providers import FakeProviders, Reply
-from tests.support.provider_harness import Harness
+from tests.support.fake_providers import Reply
+from tests.support.provider_harness import fake, harness  # noqa: F401  (fixtures)
 
 # google-genai subclasses aiohttp.ClientSession, which aiohttp flags; nothing we can change.
 pytestmark = pytest.mark.filterwarnings("ignore:Inheritance class AiohttpClientSession:DeprecationWarning")
@@ -40,19 +40,6 @@ PROVIDER_ROWS = [
 ]
 RETURNS_REASONING_TEXT = {"deepseek-flash-thinking", "openrouter-gpt-6.1-sol", "claude-sonnet-5-5",
                           "gemini-3.8-flash", "grok-4.7"}
-
-
-@pytest.fixture
-async def fake():
-    async with FakeProviders() as server:
-        yield server
-
-
-@pytest.fixture
-async def harness(fake, monkeypatch):
-    h = Harness(fake, monkeypatch)
-    yield h
-    await h.close()
 
 
 @pytest.mark.parametrize("name,api,header", PROVIDER_ROWS)

@@ -65,3 +65,18 @@ class Harness:
 
     async def close(self) -> None:
         await close_models(self.built)
+
+
+@pytest.fixture
+async def fake():
+    """A running fake provider server for one test."""
+    async with FakeProviders() as server:
+        yield server
+
+
+@pytest.fixture
+async def harness(fake, monkeypatch):
+    """A ``Harness`` on the test's fake server; its clients are closed afterwards."""
+    h = Harness(fake, monkeypatch)
+    yield h
+    await h.close()
