@@ -2,7 +2,9 @@
 exactly the records of an uninterrupted run, and never pays twice for an answer.
 
 The collector runs in a subprocess through ``scripts/run_collection.py`` against the local
-fake provider server (OpenAI and Anthropic wire formats through the real SDKs).
+fake provider server (OpenAI and Anthropic wire formats through the real SDKs).  Runs that
+must die halfway through writing a record go through ``tests/support/torn_write.py``
+instead, which injects that fault (``LLM_SOLUTIONS_FAULT_TORN_WRITE``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ from tests.support.fake_providers import serve_in_thread
 
 ROOT = Path(__file__).resolve().parent.parent
 GUARDED_SITE = ROOT / "tests" / "support" / "guarded_site"
+TORN_WRITE = ROOT / "tests" / "support" / "torn_write.py"
+TORN_WRITE_VAR = "LLM_SOLUTIONS_FAULT_TORN_WRITE"
+SUBCOMMANDS = {"run_collection.py": "collect", "resume_collection.py": "resume"}
 CATEGORIES = ["dataclass", "enum", "json", "regex", "sorting", "closure"]
 MODELS_FILE = """
 [[models]]
@@ -56,7 +61,8 @@ def fake():
 def env(tmp_path, fake):
     models_file = tmp_path / "models.toml"
     models_file.write_text(MODELS_FILE)
-    values = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL"))}
+    values = {k: v for k, v in os.environ.items()
+              if not k.endswith(("_API_KEY", "_BASE_URL")) and k != TORN_WRITE_VAR}
     values.update(
         PYTHONPATH=f"{GUARDED_SITE}{os.pathsep}{ROOT}",
         LLM_SOLUTIONS_NO_DOTENV="1",
@@ -76,6 +82,13 @@ def collect_cmd(out: Path, session: str) -> list[str]:
 def resume_cmd(out: Path, session: str) -> list[str]:
     return [sys.executable, str(ROOT / "scripts" / "resume_collection.py"), session, "--output-dir", str(out),
             "--no-progress", "--log-level", "WARNING"]
+
+
+def torn_write_cmd(cmd: list[str], at: int) -> tuple[list[str], dict[str, str]]:
+    """The same command through ``tests/support/torn_write.py``, with the environment
+    change that makes its ``at``-th record a torn write followed by SIGKILL."""
+    python, script, *args = cmd
+    return [python, str(TORN_WRITE), SUBCOMMANDS[Path(script).name], *args], {TORN_WRITE_VAR: str(at)}
 
 
 def records(session: Path) -> list[dict]:
@@ -116,11 +129,12 @@ def test_killed_and_resumed_run_equals_uninterrupted_run(tmp_path, env, fake):
     kills = torn = 0
     cmd = collect_cmd(out, "crashy")
     for round_number in range(40):
-        run_env = dict(env)
-        if round_number in (2, 6):  # die halfway through writing a record
-            run_env["LLM_SOLUTIONS_FAULT_TORN_WRITE"] = str(rng.randint(1, 3))
-        proc = start(cmd, run_env)
-        if "LLM_SOLUTIONS_FAULT_TORN_WRITE" not in run_env:
+        tearing = round_number in (2, 6)  # die halfway through writing a record
+        if tearing:
+            torn_cmd, fault = torn_write_cmd(cmd, at=rng.randint(1, 3))
+            proc = start(torn_cmd, {**env, **fault})
+        else:
+            proc = start(cmd, env)
             # a different moment each time: after 1-4 new records, plus up to 0.15 s
             wait_for_records(session, proc, at_least=len(records_lines(session)) + rng.randint(1, 4))
             time.sleep(rng.uniform(0.0, 0.15))
@@ -128,7 +142,7 @@ def test_killed_and_resumed_run_equals_uninterrupted_run(tmp_path, env, fake):
         proc.communicate(timeout=60)
         if proc.returncode == -signal.SIGKILL:
             kills += 1
-            torn += "LLM_SOLUTIONS_FAULT_TORN_WRITE" in run_env
+            torn += tearing
         elif proc.returncode == 0:
             break
         cmd = resume_cmd(out, "crashy")

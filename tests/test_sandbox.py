@@ -4,6 +4,10 @@ Limits are small (1 s per test, 256 MiB) to keep the file fast.  The hostile tes
 the strongest mode this machine offers (``.ci/install-sandbox`` installs bubblewrap); the
 ones that only a real sandbox can pass are skipped in the ``rlimits`` last resort, which
 promises no containment of files, processes or the environment.
+
+With ``LLM_SOLUTIONS_REQUIRE_SANDBOX=1`` (set by ``.ci/run``, which installs bubblewrap)
+those skips are failures instead, and the selected mode must be ``bwrap``: a broken sandbox
+in CI must not pass as a few skipped tests.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import asyncio
 import os
 import textwrap
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -21,6 +26,17 @@ from llm_solutions.evaluation.isolation import MODES, SandboxUnavailableError, _
 
 LIMITS = SandboxLimits(test_timeout=1.0, solution_timeout=3.0, memory_bytes=256 << 20, max_processes=32)
 FAKE_KEY = "sk-test-FAKE-0123456789abcdef"
+
+
+def _sandbox_required() -> bool:
+    return os.environ.get("LLM_SOLUTIONS_REQUIRE_SANDBOX") == "1"
+
+
+def _skip_unless_sandbox_required(reason: str) -> NoReturn:
+    """Skip, or fail where the sandbox must work (CI installs bubblewrap)."""
+    if _sandbox_required():
+        pytest.fail(f"{reason} (LLM_SOLUTIONS_REQUIRE_SANDBOX=1: bwrap was expected to work; see .ci/install-sandbox)")
+    pytest.skip(reason)
 
 
 def problem(*tests: tuple[str, str] | str, task_id: str = "t") -> Problem:
@@ -44,7 +60,9 @@ async def evaluator():
 def contained_mode(evaluator):
     mode = select_isolation().mode
     if mode == "rlimits":
-        pytest.skip("no namespace or user isolation on this machine (rlimits mode); run .ci/install-sandbox")
+        _skip_unless_sandbox_required(
+            "no namespace or user isolation on this machine (rlimits mode); run .ci/install-sandbox"
+        )
     return mode
 
 
@@ -372,6 +390,15 @@ def test_describe_isolation_names_the_mode_and_its_limits():
     assert info["contained"] and isinstance(info["not_contained"], list)
 
 
+@pytest.mark.skipif(not _sandbox_required(), reason="only with LLM_SOLUTIONS_REQUIRE_SANDBOX=1 (CI)")
+def test_required_sandbox_selects_bwrap():
+    mode = select_isolation().mode
+    assert mode == "bwrap", (
+        f"LLM_SOLUTIONS_REQUIRE_SANDBOX=1 but the sandbox runs in the weaker {mode!r} mode; "
+        f"bwrap: {_probe('bwrap') or 'works when probed alone'}"
+    )
+
+
 def test_unknown_forced_mode_is_a_user_error():
     with pytest.raises(SandboxUnavailableError):
         select_isolation("chroot")
@@ -379,8 +406,11 @@ def test_unknown_forced_mode_is_a_user_error():
 
 @pytest.mark.parametrize("mode", MODES)
 async def test_every_working_mode_judges_solutions_alike(mode):
-    if _probe(mode) is not None:
-        pytest.skip(f"{mode} does not work here")
+    reason = _probe(mode)
+    if reason is not None:
+        if mode == "nobody":  # legitimately unusable where the interpreter is out of nobody's reach
+            pytest.skip(f"nobody does not work here: {reason}")
+        _skip_unless_sandbox_required(f"{mode} does not work here: {reason}")
     ev = Evaluator(limits=LIMITS, workers=2, isolation=mode)
     try:
         result = await ev.evaluate(

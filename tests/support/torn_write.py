@@ -1,0 +1,58 @@
+"""Run one ``llm-solutions`` command that dies halfway through writing a record.
+
+``python tests/support/torn_write.py SUBCOMMAND ARGS...`` runs
+``llm_solutions.cli.main([SUBCOMMAND, *ARGS])`` and exits with its return code, like
+``scripts/run_collection.py`` (``collect``) and ``scripts/resume_collection.py``
+(``resume``) do.  With ``LLM_SOLUTIONS_FAULT_TORN_WRITE=N`` (a test-only variable) the
+``N``-th ``SessionStore.append`` of the process writes the first half of its JSON line,
+flushes it, and SIGKILLs the process: the worst moment a crash can hit, which
+``read_records(repair=True)`` on resume must clean up.  Without the variable nothing is
+changed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root, as the scripts do
+
+from llm_solutions.cli import main  # noqa: E402
+from llm_solutions.collection.store import SessionStore  # noqa: E402
+
+ENV_VAR = "LLM_SOLUTIONS_FAULT_TORN_WRITE"
+
+
+def install(tear_at: int) -> None:
+    """Make the ``tear_at``-th ``SessionStore.append`` of this process a torn write."""
+    original = SessionStore.append
+    calls = 0
+
+    def append(self: SessionStore, record: dict[str, Any]) -> None:
+        nonlocal calls
+        calls += 1
+        if calls != tear_at:
+            original(self, record)
+            return
+        # The same line ``append`` would write.  The store flushes after every record, so
+        # a second append-mode handle on its file lands the half line right after them.
+        line = json.dumps(record, ensure_ascii=False, default=str) + "\n"
+        path = self.records_file(record["model"], record["category"])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as handle:
+            handle.write(line[: len(line) // 2])
+            handle.flush()
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    SessionStore.append = append  # type: ignore[method-assign]
+
+
+if __name__ == "__main__":
+    tear_at = int(os.environ.get(ENV_VAR) or 0)
+    if tear_at > 0:
+        install(tear_at)
+    sys.exit(main(sys.argv[1:]))
