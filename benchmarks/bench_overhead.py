@@ -108,8 +108,8 @@ async def collector(base_url: str, tasks: int, concurrency: int, out: Path) -> f
     os.environ.update(OPENAI_API_KEY="bench", OPENAI_BASE_URL=base_url)
     settings = CollectionSettings(
         models=["bench"], samples=samples, output_dir=str(out), session_id="bench", models_file=str(models_file),
-        execute=False, cache={"enabled": False}, max_concurrent_per_model=concurrency,
-        max_concurrent=concurrency, rpm=10_000_000, tpm=10_000_000_000, batch_size=100,
+        execute=False, cache={"enabled": False}, model_concurrency=concurrency,
+        provider_concurrency=concurrency, rpm=10_000_000, tpm=10_000_000_000, checkpoint_every=100,
     )
     runner = CollectionRunner(settings, handle_signals=False)
     started = time.perf_counter()

@@ -1,6 +1,6 @@
 """How close the limiter gets to a provider's real limit: rate achieved, 429s, throughput.
 
-Requests go through the real stack: ``Sender`` -> ``ProviderLimiter`` -> ``OpenAIModel``
+Requests go through the real stack: ``Caller`` -> ``ProviderLimiter`` -> ``OpenAIModel``
 (the ``openai`` SDK) -> a local server enforcing an RPM limit with real 429s
 (``rate_limited_server.py``, on its own thread and event loop).  The server's own clock
 and counts are the measurement.  Scenarios:
@@ -28,8 +28,8 @@ from dataclasses import dataclass
 
 from rate_limited_server import ServerConfig, ServerThread
 
-from llm_solutions.errors import ProviderError
-from llm_solutions.limits import LimiterPool, RetryPolicy, Sender
+from llm_solutions.calls import Caller
+from llm_solutions.limits import LimiterPool, RetryPolicy
 from llm_solutions.models.base import Request
 from llm_solutions.models.config import ModelConfig
 from llm_solutions.models.openai import OpenAIModel
@@ -75,16 +75,14 @@ async def run(scenario: Scenario, verbose: bool) -> Result:
         model = OpenAIModel(config, api_key="sk-bench", base_url=server.base_url, client=client)
         # Only the request rate and concurrency are under test; tokens are left unlimited.
         pool = LimiterPool(load_registry(), rpm=scenario.rpm, tpm=10**12, max_concurrent=scenario.max_concurrent)
-        sender = Sender(pool, RetryPolicy(), timeout=30.0)
+        caller = Caller(pool, policy=RetryPolicy(), timeout=30.0)
         deadline = loop.time() + scenario.duration
         failed = 0
 
         async def worker() -> None:
             nonlocal failed
             while loop.time() < deadline:
-                try:
-                    await sender.send(model, REQUEST)
-                except ProviderError:
+                if not (await caller.call(model, REQUEST)).ok:
                     failed += 1
 
         async def monitor() -> None:

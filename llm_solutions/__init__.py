@@ -9,6 +9,15 @@ In a notebook::
     df = ls.load_session(result.path)
 
 Names are imported on first use, so ``import llm_solutions`` stays fast.
+
+The packages, lowest first (imports only point down; ``tests/test_architecture.py``):
+``settings`` (environment, precedence, values), ``dataset``, ``models`` (wire mapping per
+SDK), ``limits`` and ``cache``, ``calls`` (the ``Caller`` every model call goes through),
+``extraction`` and ``evaluation``, ``scoring`` (the ``Scorer`` every answer goes through),
+``collection`` (``CollectionRunner``, sessions, rescore), ``cli``.  The capabilities still to
+come sit beside ``collection`` and use the same caller and scorer: ``generation`` (new
+problem datasets), ``export`` (training formats, statistics), ``batch`` (provider batch APIs);
+``report`` (the HTML report) sits above ``export``.
 """
 
 from __future__ import annotations
@@ -36,9 +45,15 @@ _EXPORTS = {
     "load_registry": "llm_solutions.models.registry",
     "extract_code": "llm_solutions.extraction",
     "validate_code": "llm_solutions.validation",
+    "Caller": "llm_solutions.calls",
+    "CallResult": "llm_solutions.calls",
+    "Budget": "llm_solutions.calls",
+    "Scorer": "llm_solutions.scoring",
+    "Scored": "llm_solutions.scoring",
+    "CacheSettings": "llm_solutions.cache.settings",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = sorted(_EXPORTS)  # noqa: PLE0605 - the lazy exports, listed once
 
 
 def __getattr__(name: str) -> Any:

@@ -13,6 +13,13 @@ Two families:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from llm_solutions.headers import lowered
+
+if TYPE_CHECKING:
+    from llm_solutions.models.base import Completion
+
 
 class LLMSolutionsError(Exception):
     """Base class of every error this library raises on purpose."""
@@ -47,9 +54,11 @@ class SessionError(UserError):
 class ProviderError(LLMSolutionsError):
     """A request to a model provider failed.
 
-    ``retryable`` tells the runner whether another attempt can succeed; ``stops_model``
+    ``retryable`` tells the caller whether another attempt can succeed; ``stops_model``
     whether the model should get no more requests in this session (bad key, quota gone).
     ``headers`` are the response headers when there was a response (rate-limit hints).
+    ``completion`` is set when the provider answered and billed, but the answer cannot be
+    used (empty, refused): the caller still counts its tokens and cost.
     """
 
     kind = "provider_error"
@@ -64,13 +73,15 @@ class ProviderError(LLMSolutionsError):
         status: int | None = None,
         retry_after: float | None = None,
         headers: dict[str, str] | None = None,
+        completion: Completion | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.provider = provider
         self.status = status
         self.retry_after = retry_after
-        self.headers = {k.lower(): v for k, v in (headers or {}).items()}
+        self.headers = lowered(headers)
+        self.completion = completion
 
     def __str__(self) -> str:
         status = f" (HTTP {self.status})" if self.status else ""

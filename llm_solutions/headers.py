@@ -1,13 +1,18 @@
 """Read providers' rate-limit headers: how long to wait, and how much quota is left.
 
+This module sits below both the provider modules (which turn a failed response into an
+error carrying the server's wait hint) and the rate limiter (which paces by the quota
+headers), so neither depends on the other.
+
 Providers spell the same two facts many ways:
 
 * how long to back off after a 429: ``retry-after`` (seconds, or an HTTP date),
   ``retry-after-ms``, or the reset time of the exhausted bucket;
 * how much is left before a 429: ``x-ratelimit-{limit,remaining,reset}-{requests,tokens}``
   (OpenAI and most OpenAI-compatible servers; resets are Go-style durations such as
-  ``6m0s``, ``1.5s`` or ``20ms``), ``anthropic-ratelimit-{requests,tokens,input-tokens,
-  output-tokens}-{limit,remaining,reset}`` (resets are RFC 3339 timestamps) and the
+  ``6m0s``, ``1.5s`` or ``20ms``, read by ``durations.parse_duration``),
+  ``anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-{limit,remaining,reset}``
+  (resets are RFC 3339 timestamps) and the
   unsuffixed ``x-ratelimit-{limit,remaining,reset}`` (OpenRouter, whose reset is an epoch
   time in milliseconds).
 
@@ -20,15 +25,14 @@ any mapping so.
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Mapping
+import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import Any
 
-# One Go-style duration component: a number and a unit ("1h", "6m", "0.5s", "20ms").
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|us|µs|ns|h|m|s)")
-_UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+from llm_solutions.durations import parse_duration
 
 # Bare numbers this large are epoch times rather than delays: no provider asks for a
 # ten-year pause, and epoch seconds have been above 1e9 since 2001.
@@ -67,29 +71,15 @@ class QuotaWindow:
         return self.remaining <= 0
 
 
-def lowered(headers: Mapping[str, str] | None) -> dict[str, str]:
-    """The headers with lower-case names (HTTP header names are case-insensitive)."""
-    return {str(k).lower(): str(v) for k, v in (headers or {}).items()}
+def lowered(headers: Mapping[str, Any] | Iterable[tuple[str, Any]] | None) -> dict[str, str]:
+    """The headers as a plain dict with lower-case names (HTTP names are case-insensitive).
 
-
-def parse_duration(value: str) -> float | None:
-    """Seconds in a Go-style duration (``6m0s``, ``1.5s``, ``20ms``) or a bare number."""
-    text = value.strip().lower()
-    if not text:
-        return None
-    try:
-        number = float(text)
-    except ValueError:
-        pass
-    else:
-        return number if math.isfinite(number) and number >= 0 else None
-    position, total = 0, 0.0
-    for match in _DURATION_PART.finditer(text):
-        if match.start() != position:
-            return None
-        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-        position = match.end()
-    return total if position == len(text) else None
+    Takes any mapping (an SDK's header object included) or a list of name/value pairs.
+    """
+    if not headers:
+        return {}
+    items = headers.items() if isinstance(headers, Mapping) or hasattr(headers, "items") else headers
+    return {str(name).lower(): str(value) for name, value in items}
 
 
 def parse_timestamp(value: str, now: float) -> float | None:
@@ -188,3 +178,11 @@ def retry_delay(headers: Mapping[str, str], now: float, *, resets: bool = True) 
     if windows:
         return min(reset for _, reset in windows)
     return None
+
+
+def retry_after(headers: Mapping[str, Any] | None, now: float | None = None) -> float | None:
+    """Seconds a failed response asks us to wait per ``retry-after-ms`` or ``retry-after``.
+
+    Reset times are not read: they explain a 429, and the caller decides what a response is.
+    """
+    return retry_delay(lowered(headers), time.time() if now is None else now, resets=False)

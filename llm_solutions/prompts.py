@@ -7,25 +7,25 @@ use ``str.format`` fields such as ``{problem}`` and ``{name}``.
 
 from __future__ import annotations
 
-import os
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from llm_solutions.errors import ConfigError
+from llm_solutions.settings import environment
 
 _PACKAGE = Path(__file__).parent
 
 
 def prompts_dir() -> Path:
     """The folder templates are read from."""
-    override = os.environ.get("LLM_SOLUTIONS_PROMPTS_DIR")
+    override = environment.read("LLM_SOLUTIONS_PROMPTS_DIR")
     if override:
         return Path(override).expanduser()
     source_tree = _PACKAGE.parent / "prompts"  # a clone or an editable install
     return source_tree if source_tree.is_dir() else _PACKAGE / "prompts"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _read(path: Path) -> str:
     return path.read_text(encoding="utf-8")
 

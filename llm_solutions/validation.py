@@ -22,7 +22,9 @@ _IMPLICIT = frozenset(dir(builtins)) | {
     "__annotations__", "__cached__", "__path__", "__module__", "__qualname__", "__class__", "__dict__",
 }
 
-_DEF_LINE = re.compile(r"^(?:async[ \t]+)?(?:def|class)[ \t]+([A-Za-z_]\w*)|^([A-Za-z_]\w*)[ \t]*(?::[^=\n]*)?=(?!=)", re.MULTILINE)
+_DEF_LINE = re.compile(
+    r"^(?:async[ \t]+)?(?:def|class)[ \t]+([A-Za-z_]\w*)|^([A-Za-z_]\w*)[ \t]*(?::[^=\n]*)?=(?!=)", re.MULTILINE
+)
 _IMPORT_LINE = re.compile(r"^[ \t]*import[ \t]+([\w., \t]+?)[ \t]*(?:#.*)?$", re.MULTILINE)
 _FROM_LINE = re.compile(r"^[ \t]*from[ \t]+([\w.]+)[ \t]+import[ \t]+\(?([\w*, \t]+)", re.MULTILINE)
 

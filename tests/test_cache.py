@@ -380,8 +380,12 @@ def test_bad_settings_are_one_line_config_errors(env, message):
 def test_cli_flags_and_disabled_cache(tmp_path, monkeypatch):
     import argparse
 
-    from llm_solutions.cache import add_cache_arguments, overrides_from_args, settings_from_args
+    from llm_solutions.cli.flags import add_cache_arguments, cache_overrides
 
+    def settings_from_args(args):
+        return cache_settings(cache_overrides(args), output_dir=args.output_dir)
+
+    overrides_from_args = cache_overrides
     parser = argparse.ArgumentParser()
     parser.add_argument("--output-dir")
     add_cache_arguments(parser)

@@ -112,7 +112,7 @@ def test_list_models_shows_key_status(capsys, monkeypatch):
 
 def test_bad_option_values_are_one_line_errors(capsys):
     assert main(["collect", "--models", "offline", "--samples", "0", "--dry-run"]) == 2
-    assert "--samples must be at least 1" in capsys.readouterr().err
+    assert "samples=0 is not valid; use a whole number of at least 1 (--samples)" in capsys.readouterr().err
 
 
 def test_notebook_api(tmp_path):

@@ -17,8 +17,9 @@ import pytest
 from support.virtual_time import run_virtual
 
 from llm_solutions.errors import RateLimitError
-from llm_solutions.limits import LimiterPool, ProviderLimiter, estimate_tokens
-from llm_solutions.limits.headers import (
+from llm_solutions.limits import LimiterPool, ProviderLimiter
+from llm_solutions.models.tokens import request_tokens as estimate_tokens
+from llm_solutions.headers import (
     parse_duration,
     parse_reset,
     parse_retry_after,

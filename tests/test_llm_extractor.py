@@ -1,8 +1,9 @@
-"""LLMExtractor with a scripted test-double model: replies used, NO_CODE, failures, rejections,
-and the tokens and cost it counts."""
+"""LLMExtractor with a scripted test-double model, called through a real ``Caller``: replies
+used, NO_CODE, failures, rejections, and the tokens and cost it counts."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import pytest
@@ -20,9 +21,12 @@ from llm_solutions.extraction import (
     describe_fallback,
     extract_code,
 )
+from llm_solutions.calls import Caller
+from llm_solutions.limits import LimiterPool, RetryPolicy
 from llm_solutions.models.base import BaseModel, Completion, Request
-from llm_solutions.models.config import ModelConfig
+from llm_solutions.models.config import ModelConfig, ProviderConfig
 from llm_solutions.models.offline import OfflineModel
+from llm_solutions.models.registry import Registry
 
 PROBLEM = Problem(
     task_id="queue_1",
@@ -75,8 +79,16 @@ class ScriptedModel(BaseModel):
         return Completion(text=reply, input_tokens=1000, output_tokens=250, model=self.name)
 
 
-async def send(model: BaseModel, request: Request) -> Completion:
-    return await model.generate(request)
+def caller() -> Caller:
+    """A caller without cache, one attempt per call (the extractor's caller in a run retries)."""
+    providers = {name: ProviderConfig(name=name, model_class="x:Y", rpm=1_000_000, tpm=None)
+                 for name in ("scripted", "offline")}
+    pool = LimiterPool(Registry(providers=providers, models={}))
+    return Caller(pool, policy=RetryPolicy(max_attempts=1))
+
+
+def without_llm(extraction: Extraction) -> Extraction:
+    return dataclasses.replace(extraction, llm=None)
 
 
 def rules(answer: str = ANSWER) -> Extraction:
@@ -91,7 +103,7 @@ def test_the_rules_alone_are_unsure_about_the_fixture_answer() -> None:
 
 async def test_reply_is_used_and_counted() -> None:
     model = ScriptedModel(f"```python\n{CODE}\n```")
-    extractor = LLMExtractor(model, send)
+    extractor = LLMExtractor(model, caller())
     fallback = rules()
 
     result = await extractor.extract(ANSWER, PROBLEM, fallback)
@@ -103,7 +115,7 @@ async def test_reply_is_used_and_counted() -> None:
     assert result.reasoning_stripped is True
     stats = extractor.stats_dict()
     assert stats == {
-        "model": "cheap-extractor", "calls": 1, "input_tokens": 1000, "output_tokens": 250,
+        "model": "cheap-extractor", "calls": 1, "cache_hits": 0, "input_tokens": 1000, "output_tokens": 250,
         "cost": pytest.approx((1000 * 1.0 + 250 * 4.0) / 1_000_000), "failures": 0, "used": 1,
         "no_code": 0, "rejected": 0,
     }
@@ -111,7 +123,7 @@ async def test_reply_is_used_and_counted() -> None:
 
 async def test_request_carries_the_prompt_without_reasoning_or_the_reference_solution() -> None:
     model = ScriptedModel(f"```python\n{CODE}\n```")
-    await LLMExtractor(model, send).extract(ANSWER, PROBLEM, rules())
+    await LLMExtractor(model, caller()).extract(ANSWER, PROBLEM, rules())
 
     (request,) = model.requests
     (message,) = request.messages
@@ -132,7 +144,7 @@ async def test_reasoning_model_gets_no_temperature_and_its_table_parameters() ->
     config = ModelConfig(name="tiny-reasoner", provider="scripted", reasoning=True,
                          model_params={"reasoning_effort": "low", "extra": {"verbosity": "low"}, "max_tokens": 4000})
     model = ScriptedModel(f"```python\n{CODE}\n```", config=config)
-    await LLMExtractor(model, send).extract(ANSWER, PROBLEM, rules())
+    await LLMExtractor(model, caller()).extract(ANSWER, PROBLEM, rules())
     (request,) = model.requests
     assert request.temperature is None
     assert request.reasoning_effort == "low"
@@ -143,13 +155,13 @@ async def test_reasoning_model_gets_no_temperature_and_its_table_parameters() ->
 async def test_braces_in_the_answer_do_not_break_the_prompt() -> None:
     answer = "Here:\n```\ndef BoundedQueue(x={'a': 1}):\n    return f'{x}'\n```\nand {this}"
     model = ScriptedModel("NO_CODE")
-    await LLMExtractor(model, send).extract(answer, PROBLEM, rules(answer))
+    await LLMExtractor(model, caller()).extract(answer, PROBLEM, rules(answer))
     assert "and {this}" in model.requests[0].messages[0]["content"]
 
 
 @pytest.mark.parametrize("reply", ["NO_CODE", "  NO_CODE.\n", "`NO_CODE`", "<think>nothing here</think>\nNO_CODE"])
 async def test_no_code_reply_gives_an_empty_llm_extraction(reply: str) -> None:
-    extractor = LLMExtractor(ScriptedModel(reply), send)
+    extractor = LLMExtractor(ScriptedModel(reply), caller())
     result = await extractor.extract("I cannot help with that.", PROBLEM, rules("I cannot help with that."))
     assert result.code == ""
     assert result.method == "llm"
@@ -163,11 +175,12 @@ async def test_failing_model_falls_back_and_warns_once_per_kind(caplog: pytest.L
         RateLimitError("slow down again", provider="scripted", status=429),
         RequestTimeoutError("took too long", provider="scripted"),
     )
-    extractor = LLMExtractor(model, send)
+    extractor = LLMExtractor(model, caller())
     fallback = rules()
     with caplog.at_level(logging.WARNING, logger="llm_solutions.extraction"):
         for _ in range(3):
-            assert await extractor.extract(ANSWER, PROBLEM, fallback) is fallback
+            result = await extractor.extract(ANSWER, PROBLEM, fallback)
+            assert without_llm(result) == fallback and result.llm.outcome.startswith("failed: ")
 
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 2
@@ -177,16 +190,16 @@ async def test_failing_model_falls_back_and_warns_once_per_kind(caplog: pytest.L
 
 
 async def test_non_provider_errors_propagate() -> None:
-    extractor = LLMExtractor(ScriptedModel(RuntimeError("a bug")), send)
+    extractor = LLMExtractor(ScriptedModel(RuntimeError("a bug")), caller())
     with pytest.raises(RuntimeError):
         await extractor.extract(ANSWER, PROBLEM, rules())
 
 
 async def test_offline_model_cannot_leak_the_reference_solution() -> None:
     model = OfflineModel(ModelConfig(name="offline", provider="offline"))
-    extractor = LLMExtractor(model, send)
+    extractor = LLMExtractor(model, caller())
     fallback = rules()
-    assert await extractor.extract(ANSWER, PROBLEM, fallback) is fallback
+    assert without_llm(await extractor.extract(ANSWER, PROBLEM, fallback)) == fallback
     assert extractor.failures == 1
 
 
@@ -200,10 +213,12 @@ async def test_offline_model_cannot_leak_the_reference_solution() -> None:
     ],
 )
 async def test_bad_replies_are_rejected(reply: str, reason: str, caplog: pytest.LogCaptureFixture) -> None:
-    extractor = LLMExtractor(ScriptedModel(reply), send)
+    extractor = LLMExtractor(ScriptedModel(reply), caller())
     fallback = rules()
     with caplog.at_level(logging.WARNING, logger="llm_solutions.extraction"):
-        assert await extractor.extract(ANSWER, PROBLEM, fallback) is fallback
+        result = await extractor.extract(ANSWER, PROBLEM, fallback)
+    assert without_llm(result) == fallback and result.llm.outcome == f"rejected: {reason}"
+    assert result.llm.cost == pytest.approx((1000 * 1.0 + 250 * 4.0) / 1_000_000)  # paid, and said so
     assert extractor.rejected == 1 and extractor.used == 0
     assert extractor.input_tokens == 1000  # the call was made and is paid for
     assert f"'{reason}'" in caplog.text
@@ -213,15 +228,15 @@ async def test_reply_worse_than_the_rules_is_rejected() -> None:
     answer = "```python\ndef BoundedQueue():\n    return helper()\n```\n```python\ndef helper():\n    return 1\n```"
     fallback = rules(answer)
     reply = "```python\ndef helper():\n    return 1\n```"
-    extractor = LLMExtractor(ScriptedModel(reply), send)
-    assert await extractor.extract(answer, PROBLEM, fallback) is fallback
+    extractor = LLMExtractor(ScriptedModel(reply), caller())
+    assert without_llm(await extractor.extract(answer, PROBLEM, fallback)) == fallback
     assert extractor.rejected == 1
 
 
 async def test_whitespace_differences_still_count_as_copied() -> None:
     answer = "Code:\n\n    from collections import deque\n    class BoundedQueue:\n        def push(self,item):  return  item\n\nEnd"
     reply = "```python\nfrom collections import deque\nclass BoundedQueue:\n    def push(self, item): return item\n```"
-    extractor = LLMExtractor(ScriptedModel(reply), send)
+    extractor = LLMExtractor(ScriptedModel(reply), caller())
     result = await extractor.extract(answer, PROBLEM, Extraction("", "none", ambiguous=True))
     assert result.method == "llm"
     assert extractor.used == 1
@@ -230,7 +245,7 @@ async def test_whitespace_differences_still_count_as_copied() -> None:
 async def test_reply_without_the_expected_name_is_used_but_stays_ambiguous() -> None:
     answer = "Try:\n```\nimport math\nprint(math.pi)\n```\n```\nx = (\n```"
     reply = "```python\nimport math\nprint(math.pi)\n```"
-    extractor = LLMExtractor(ScriptedModel(reply), send)
+    extractor = LLMExtractor(ScriptedModel(reply), caller())
     result = await extractor.extract(answer, PROBLEM, Extraction("", "none", ambiguous=True))
     assert result.code == "import math\nprint(math.pi)"
     assert result.ambiguous
@@ -238,40 +253,31 @@ async def test_reply_without_the_expected_name_is_used_but_stays_ambiguous() -> 
 
 async def test_answer_that_is_only_reasoning_is_not_sent() -> None:
     model = ScriptedModel()
-    extractor = LLMExtractor(model, send)
+    extractor = LLMExtractor(model, caller())
     answer = "<think>\nLet me think about the queue... maybe a deque"
     fallback = rules(answer)
     assert await extractor.extract(answer, PROBLEM, fallback) is fallback
     assert model.requests == [] and extractor.calls == 0
 
 
-async def test_price_callable_and_reported_cost() -> None:
-    priced = LLMExtractor(ScriptedModel(f"```python\n{CODE}\n```"), send, price=lambda c: 0.5)
-    await priced.extract(ANSWER, PROBLEM, rules())
-    assert priced.cost == 0.5
-
+async def test_cost_is_the_providers_figure_when_it_reports_one() -> None:
     class Reporting(ScriptedModel):
         async def generate(self, request: Request) -> Completion:
             completion = await super().generate(request)
             completion.cost = 0.25
             return completion
 
-    reported = LLMExtractor(Reporting(f"```python\n{CODE}\n```"), send)
-    await reported.extract(ANSWER, PROBLEM, rules())
-    assert reported.cost == 0.25
+    reported = LLMExtractor(Reporting(f"```python\n{CODE}\n```"), caller())
+    result = await reported.extract(ANSWER, PROBLEM, rules())
+    assert reported.cost == 0.25 and result.llm.cost == 0.25 and result.llm.outcome == "used"
 
 
-async def test_send_is_the_injected_sender() -> None:
-    seen: list[Request] = []
-
-    async def recording_send(model: BaseModel, request: Request) -> Completion:
-        seen.append(request)
-        raise BadRequestError("refused", provider="scripted", status=400)
-
-    extractor = LLMExtractor(ScriptedModel(), recording_send, max_tokens=777)
-    await extractor.extract(ANSWER, PROBLEM, rules())
-    assert len(seen) == 1 and seen[0].max_tokens == 777
-    assert extractor.failures == 1
+async def test_max_tokens_override_and_refused_request() -> None:
+    model = ScriptedModel(BadRequestError("refused", provider="scripted", status=400))
+    extractor = LLMExtractor(model, caller(), max_tokens=777)
+    result = await extractor.extract(ANSWER, PROBLEM, rules())
+    assert len(model.requests) == 1 and model.requests[0].max_tokens == 777
+    assert extractor.failures == 1 and result.llm.outcome == "failed: bad_request" and result.llm.cost == 0
 
 
 def test_describe_fallback_names_the_model_and_variable() -> None:

@@ -22,7 +22,7 @@ from llm_solutions.errors import (
     RequestTimeoutError,
     TransientError,
 )
-from llm_solutions.models.failures import retry_after_from_headers
+from llm_solutions.headers import retry_after as retry_after_from_headers
 from tests.support.fake_providers import Fail, Reply
 from tests.support.provider_harness import fake, harness  # noqa: F401  (fixtures)
 

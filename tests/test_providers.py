@@ -19,6 +19,7 @@ import pytest
 from llm_solutions.errors import BadRequestError, TransientError
 from llm_solutions.models.base import Request
 from llm_solutions.models.config import ModelConfig
+from llm_solutions.models.registry import load_registry
 from llm_solutions.models.openai import KEYLESS_PLACEHOLDER, OpenAIChatModel, OpenAIModel
 from tests.support.fake_providers import Reply
 from tests.support.provider_harness import fake, harness  # noqa: F401  (fixtures)
@@ -208,8 +209,10 @@ async def test_local_server_model_is_listed_or_taken_from_env(harness, fake, mon
     assert fake.of("openai")[-1].body["model"] == "qwen-coder-local"
     assert model.api_model == "qwen-coder-local"  # what a cache key or record should use
     monkeypatch.setenv("OPENAI_COMPATIBLE_MODEL", "llama3.1:8b")
-    await model.generate(harness.request())
-    assert fake.of("openai")[-1].body["model"] == "llama3.1:8b" == model.api_model
+    chosen = harness.model(load_registry().get("local-openai-compatible"))  # the registry reads it
+    assert chosen.config.api_model == "llama3.1:8b"  # so the cache key names the real model
+    await chosen.generate(harness.request())
+    assert fake.of("openai")[-1].body["model"] == "llama3.1:8b" == chosen.api_model
 
 
 async def test_local_server_without_key_never_gets_the_openai_key(harness, fake, monkeypatch):

@@ -1,4 +1,4 @@
-"""Retries and the Sender: what is retried, how long it waits, and what stops at once.
+"""Retries in the caller: what is retried, how long it waits, and what stops at once.
 
 The model is a scripted test double: each call takes the next step of its script (a
 completion, an error to raise, or a hang), so every scenario is exact.  Timing runs on a
@@ -26,7 +26,8 @@ from llm_solutions.errors import (
     RequestTimeoutError,
     TransientError,
 )
-from llm_solutions.limits import LimiterPool, RetryPolicy, Sender
+from llm_solutions.calls import Caller, CallResult
+from llm_solutions.limits import LimiterPool, RetryPolicy
 from llm_solutions.models.base import BaseModel, Completion, Request
 from llm_solutions.models.config import ModelConfig, ProviderConfig
 from llm_solutions.models.registry import Registry
@@ -69,9 +70,9 @@ def registry(rpm: int = 60_000, max_concurrent: int = 16) -> Registry:
     return Registry(providers={"scripted": provider}, models={"m": ModelConfig(name="m", provider="scripted")})
 
 
-def sender(policy: RetryPolicy | None = None, *, timeout: float = 60.0, **limits: Any) -> Sender:
+def sender(policy: RetryPolicy | None = None, *, timeout: float = 60.0, **limits: Any) -> Caller:
     policy = policy or RetryPolicy(rng=random.Random(7))
-    return Sender(LimiterPool(registry(**limits)), policy, timeout=timeout)
+    return Caller(LimiterPool(registry(**limits)), policy=policy, timeout=timeout)
 
 
 def model(*script: Any) -> ScriptModel:
@@ -81,15 +82,11 @@ def model(*script: Any) -> ScriptModel:
 REQUEST = Request(messages=({"role": "user", "content": "solve it"},), max_tokens=64)
 
 
-def send(the_sender: Sender, the_model: ScriptModel) -> tuple[Completion | ProviderError, float]:
-    """Run one send on virtual time; the answer or the error, and the time it took."""
+def send(caller: Caller, the_model: ScriptModel) -> tuple[CallResult, float]:
+    """Run one call on virtual time; its result, and the time it took."""
 
     async def body():
-        try:
-            result: Completion | ProviderError = await the_sender.send(the_model, REQUEST)
-        except ProviderError as error:
-            result = error
-        return result, asyncio.get_running_loop().time()
+        return await caller.call(the_model, REQUEST), asyncio.get_running_loop().time()
 
     return run_virtual(body())
 
@@ -135,30 +132,30 @@ def test_the_servers_hint_is_a_lower_bound_within_the_budget():
     assert policy.next_delay(TransientError("500", headers=reset), 1, 0.0) < 50.0
 
 
-# --- the sender --------------------------------------------------------------------------
+# --- the caller --------------------------------------------------------------------------
 
 
 def test_transient_failures_are_retried_until_success():
     the_model = model(TransientError("502"), RequestTimeoutError("slow"), OK)
     result, _ = send(sender(), the_model)
-    assert result is OK and len(the_model.calls) == 3
+    assert result.completion is OK and result.ok and len(the_model.calls) == 3 and result.attempts == 3
 
 
 def test_non_retryable_errors_are_raised_at_once():
     the_model = model(BadRequestError("bad body", status=400), OK)
     result, elapsed = send(sender(), the_model)
-    assert isinstance(result, BadRequestError)
-    assert len(the_model.calls) == 1 and result.attempts == 1 and result.total_wait == 0.0
+    assert isinstance(result.error, BadRequestError) and not result.ok
+    assert len(the_model.calls) == 1 and result.attempts == 1 and result.waited == 0.0
     assert elapsed < 0.01
 
 
 def test_attempts_are_bounded_and_reported():
     the_model = model(TransientError("503"))
     result, elapsed = send(sender(RetryPolicy(max_attempts=4, rng=random.Random(5))), the_model)
-    assert isinstance(result, TransientError)
+    assert isinstance(result.error, TransientError)
     assert len(the_model.calls) == 4 and result.attempts == 4
-    assert 0.0 < result.total_wait <= 1 + 2 + 4
-    assert elapsed == pytest.approx(result.total_wait, abs=0.01)
+    assert 0.0 < result.waited <= 1 + 2 + 4
+    assert elapsed == pytest.approx(result.waited, abs=0.01)
 
 
 def test_total_wait_is_bounded():
@@ -166,7 +163,7 @@ def test_total_wait_is_bounded():
     the_model = model(TransientError("503"))
     result, elapsed = send(sender(policy), the_model)
     # waits 4, 8, 16 (28 s), then only the 2 s left of the budget
-    assert result.total_wait == pytest.approx(30.0) and result.attempts == 5
+    assert result.waited == pytest.approx(30.0) and result.attempts == 5
     assert elapsed == pytest.approx(30.0, abs=0.01)
 
 
@@ -174,7 +171,7 @@ def test_rate_limit_waits_the_hint_then_succeeds():
     the_model = model(RateLimitError("429", retry_after=12.0), OK)
     the_sender = sender()
     result, _ = send(the_sender, the_model)
-    assert result is OK
+    assert result.completion is OK
     assert the_model.calls[1] - the_model.calls[0] >= 12.0
     [limiter] = the_sender.pool.limiters
     assert limiter.rate == 30_000  # halved by the 429
@@ -183,32 +180,32 @@ def test_rate_limit_waits_the_hint_then_succeeds():
 @pytest.mark.parametrize("error", [QuotaExhaustedError("daily limit reached", status=429), AuthenticationError("bad key")])
 def test_errors_that_stop_the_model_are_raised_at_once(error, caplog):
     the_model = model(error, OK)
-    with caplog.at_level(logging.WARNING, logger="llm_solutions.limits.sender"):
+    with caplog.at_level(logging.WARNING, logger="llm_solutions.calls"):
         result, elapsed = send(sender(), the_model)
-    assert result is error and result.attempts == 1 and len(the_model.calls) == 1
+    assert result.error is error and result.attempts == 1 and len(the_model.calls) == 1
     assert elapsed < 0.01
     if isinstance(error, QuotaExhaustedError):
-        assert str(result).startswith("m: quota exhausted (daily limit reached)")
+        assert result.message.startswith("m: quota exhausted (daily limit reached")
         assert "no more requests go to this model" in caplog.text
 
 
 def test_a_hung_request_times_out_and_is_retried():
     the_model = model(HANG, OK)
     result, elapsed = send(sender(timeout=30.0), the_model)
-    assert result is OK and len(the_model.calls) == 2
+    assert result.completion is OK and len(the_model.calls) == 2
     assert elapsed >= 30.0
 
 
 def test_a_request_that_always_hangs_ends_as_a_timeout_error():
     the_model = model(HANG)
     result, _ = send(sender(RetryPolicy(max_attempts=2, rng=random.Random(1)), timeout=5.0), the_model)
-    assert isinstance(result, RequestTimeoutError) and result.retryable
-    assert result.attempts == 2 and "no answer within 5 s" in str(result)
+    assert isinstance(result.error, RequestTimeoutError) and result.error.retryable
+    assert result.attempts == 2 and "no answer within 5 s" in result.message
 
 
 def test_retry_and_pause_logging(caplog):
     the_model = model(RateLimitError("429", retry_after=3.0, provider="scripted"), OK)
-    with caplog.at_level(logging.DEBUG, logger="llm_solutions.limits"):
+    with caplog.at_level(logging.DEBUG, logger="llm_solutions"):
         send(sender(), the_model)
     messages = [(r.levelname, r.getMessage()) for r in caplog.records]
     assert ("INFO", "scripted: rate limited, pausing 3.0 s, rate now 30000/min") in messages
@@ -230,12 +227,12 @@ async def test_cancellation_never_hangs_and_frees_the_limiter(where):
         limiter.record_rate_limit(permit, RateLimitError("429", retry_after=3600.0))
         limiter.release(permit)
     if where == "queue":
-        blocker = asyncio.create_task(the_sender.send(hanging, REQUEST))  # holds the only slot
+        blocker = asyncio.create_task(the_sender.call(hanging, REQUEST))  # holds the only slot
         await asyncio.sleep(0.05)
     target = failing if where == "backoff" else hanging
     if where == "backoff":
         the_sender.policy = RetryPolicy(base_delay=3600.0, jitter=0.0)
-    task = asyncio.create_task(the_sender.send(target, REQUEST))
+    task = asyncio.create_task(the_sender.call(target, REQUEST))
     await asyncio.sleep(0.1)
     started = time.monotonic()
     for t in (task, blocker):

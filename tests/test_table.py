@@ -54,10 +54,12 @@ def test_every_provider_has_models_and_reasoning_rows_send_no_temperature():
 
 
 def test_base_url_override_from_env(monkeypatch):
+    registry = load_registry()
+    grok = registry.get("grok-4.7")
     monkeypatch.setenv("XAI_BASE_URL", "http://127.0.0.1:9/v1")
-    assert PROVIDERS["xai"].base_url() == "http://127.0.0.1:9/v1"
+    assert registry.base_url(grok) == "http://127.0.0.1:9/v1"
     monkeypatch.delenv("XAI_BASE_URL")
-    assert PROVIDERS["xai"].base_url() == "https://api.x.ai/v1"
+    assert registry.base_url(grok) == "https://api.x.ai/v1"
 
 
 def test_local_server_needs_no_key():

@@ -1,8 +1,8 @@
 """The response cache: reuse paid answers across quick tests, full runs and resumes.
 
 Entries live in SQLite (default, ``<output dir>/cache.sqlite3``) or MySQL/MariaDB for a
-team.  The runner opens one ``ResponseCache`` per run with ``open_cache`` and calls
-``lookup`` before and ``store`` after each model call; see ``response_cache``.
+team.  A run opens one ``ResponseCache`` with ``open_cache``; the caller
+(``llm_solutions.calls``) calls ``lookup`` before and ``store`` after each model call.
 """
 
 from llm_solutions.cache.key import DEFAULT_KEY_PARAMS, cache_key, key_material
@@ -13,13 +13,7 @@ from llm_solutions.cache.response_cache import (
     open_backend,
     open_cache,
 )
-from llm_solutions.cache.settings import (
-    CacheSettings,
-    add_cache_arguments,
-    cache_settings,
-    overrides_from_args,
-    settings_from_args,
-)
+from llm_solutions.cache.settings import CacheSettings, cache_settings
 
 __all__ = [
     "DEFAULT_KEY_PARAMS",
@@ -27,12 +21,9 @@ __all__ = [
     "CacheSessionStats",
     "CacheSettings",
     "ResponseCache",
-    "add_cache_arguments",
     "cache_key",
     "cache_settings",
     "key_material",
     "open_backend",
     "open_cache",
-    "overrides_from_args",
-    "settings_from_args",
 ]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import re
 import warnings
 from collections.abc import Mapping
@@ -30,6 +29,7 @@ from llm_solutions.cache.backend import (
     expired_params,
 )
 from llm_solutions.errors import ConfigError
+from llm_solutions.settings import environment
 
 log = logging.getLogger(__name__)
 
@@ -73,11 +73,12 @@ class MySQLTarget:
     def from_url(
         cls, url: str, env: Mapping[str, str] | None = None, *, password: str | None = None
     ) -> MySQLTarget:
-        """Parse ``url``, filling missing parts from ``env`` (``os.environ`` by default).
+        """Parse ``url``, filling missing parts from ``env`` (the ``MYSQL_*`` variables by default).
 
         ``password`` (the settings' own) beats one in the URL, which beats ``MYSQL_PASSWORD``.
         """
-        env = os.environ if env is None else env
+        if env is None:
+            env = environment.snapshot(("MYSQL_HOST", "MYSQL_PORT", "MYSQL_USER", "MYSQL_PASSWORD", "MYSQL_DATABASE"))
         scheme = url.split("://", 1)[0]
         try:
             parts = urlsplit(url)
@@ -169,7 +170,7 @@ class MySQLBackend(CacheBackend):
                 connect_timeout=connect_timeout,
                 pool_recycle=3600,
             )
-        except (OSError, asyncio.TimeoutError, aiomysql.Error) as e:
+        except (TimeoutError, OSError, aiomysql.Error) as e:
             raise ConfigError(
                 f"cannot connect to the MySQL cache {target.describe()} ({_describe_error(e)}); "
                 "check the server runs and the URL or MYSQL_* variables"
@@ -294,7 +295,7 @@ class MySQLBackend(CacheBackend):
 
 def _describe_error(error: BaseException) -> str:
     """The driver's message, which names user and host but never the password."""
-    args = getattr(error, "args", ())
+    args: tuple[Any, ...] = tuple(getattr(error, "args", ()))
     if len(args) >= 2 and isinstance(args[0], int):
         return f"MySQL error {args[0]}: {args[1]}"
     return str(error) or type(error).__name__

@@ -1,13 +1,13 @@
 """The response cache the collection runner calls around every model call.
 
-Usage::
+Only ``llm_solutions.calls.Caller`` uses it, around every model call::
 
     cache = await open_cache(settings)          # None when caching is off
     hit = await cache.lookup(config, request, sample)
     if hit is not None:
         completion = hit.completion             # no API call, no cost
     else:
-        completion = await model.generate(request)
+        completion = ...                        # limiter, retries, provider
         await cache.store(config, request, sample, completion)
     ...
     summary["cache"] = cache.stats_dict()
@@ -200,11 +200,7 @@ class ResponseCache:
             self._miss(config)
             return None
         completion.headers = {}
-        cost = (
-            completion.cost
-            if completion.cost is not None
-            else config.cost(completion.input_tokens, completion.output_tokens, completion.cached_tokens)
-        )
+        cost = config.price(completion)
         stats = self.stats
         stats.hits += 1
         stats.model(config.name).hits += 1

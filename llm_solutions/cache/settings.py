@@ -1,10 +1,11 @@
-"""Cache settings: code defaults < config file < environment < explicit overrides.
+"""Cache settings: defaults < config file < environment < given overrides.
 
-The config file is TOML (path from ``LLM_SOLUTIONS_CONFIG``) with a ``[cache]`` table whose
-keys are the ``CacheSettings`` field names.  Environment variables (``.env`` is loaded
-into the environment by the CLI) are listed in ``ENV_VARS``.  Overrides come from the
-command line (``add_cache_arguments`` / ``settings_from_args``).  Every bad value is a
-one-line ``ConfigError`` naming where it came from and how to fix it.
+The precedence rule and the one-line errors are the settings layer's
+(``llm_solutions.settings.layers``); this module describes the cache's options
+(``OPTIONS``: readers, environment variables) and builds ``CacheSettings``.  The config
+file's ``[cache]`` table uses the ``CacheSettings`` field names.  Overrides come from the
+command line (``--no-cache``, ``--force-override-cache``, ``--cache-url``, ``--cache-ttl``)
+or from code.
 
 A MySQL URL may carry a password.  ``CacheSettings`` moves it out of ``url`` into
 ``password``, a ``Secret`` that prints as ``***`` (``repr``, ``str``, ``describe()``, and
@@ -14,11 +15,8 @@ session file never hold it, however they are written.
 
 from __future__ import annotations
 
-import argparse
 import os
-import re
-import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -32,30 +30,15 @@ from llm_solutions.cache.key import (
     validate_key_params,
 )
 from llm_solutions.errors import ConfigError
+from llm_solutions.settings.layers import ConfigFile, Option, OptionTable
+from llm_solutions.settings.values import duration_or_never, one_of, positive, whole, yes_no
 
-CONFIG_ENV = "LLM_SOLUTIONS_CONFIG"
 DEFAULT_OUTPUT_DIR = "generated"
 CACHE_FILE_NAME = "cache.sqlite3"
 
-#: field name -> environment variable that sets it.
-ENV_VARS: dict[str, str] = {
-    "enabled": "LLM_SOLUTIONS_CACHE",
-    "url": "LLM_SOLUTIONS_CACHE_URL",
-    "ttl_seconds": "LLM_SOLUTIONS_CACHE_TTL",
-    "force_override_cache": "LLM_SOLUTIONS_CACHE_FORCE_OVERRIDE",
-    "min_completion_tokens": "LLM_SOLUTIONS_CACHE_MIN_TOKENS",
-    "store_raw_response": "LLM_SOLUTIONS_CACHE_STORE_RAW",
-    "refresh_if_missing_raw": "LLM_SOLUTIONS_CACHE_REFRESH_MISSING_RAW",
-    "key_params": "LLM_SOLUTIONS_CACHE_KEY_PARAMS",
-    "hash_algorithm": "LLM_SOLUTIONS_CACHE_HASH",
-    "digest_size": "LLM_SOLUTIONS_CACHE_DIGEST_SIZE",
-    "pool_size": "LLM_SOLUTIONS_CACHE_POOL_SIZE",
-    "connect_timeout": "LLM_SOLUTIONS_CACHE_CONNECT_TIMEOUT",
-}
-
 MYSQL_SCHEMES = ("mysql", "mariadb", "mysql+aiomysql")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$", re.IGNORECASE)
-_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
 @dataclass(frozen=True)
 class CacheSettings:
     """Where the response cache lives and how it is used.
@@ -84,6 +67,11 @@ class CacheSettings:
     password: Secret | None = None
 
     def __post_init__(self) -> None:
+        # Made in code or by cache_settings: checked by the same readers either way.
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if value is not None or OPTIONS[item.name].default is not None:
+                object.__setattr__(self, item.name, OPTIONS.check(item.name, value))
         if isinstance(self.password, str):
             object.__setattr__(self, "password", Secret(self.password))
         bare, url_password = split_password(self.url)
@@ -144,103 +132,39 @@ def _sqlite_path(url: str) -> str:
     return rest[1:]
 
 
-# --- value parsing -----------------------------------------------------------------------
+# --- value readers -------------------------------------------------------------------------
 
 
-def _bool(value: Any, where: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in {"1", "true", "yes", "on"}:
-        return True
-    if text in {"0", "false", "no", "off"}:
-        return False
-    raise ConfigError(f"{where}={value!r} is not a yes/no value; use 1 or 0 (true/false)")
-
-
-def _int_in(low: int, high: int | None) -> Callable[[Any, str], int]:
-    def parse(value: Any, where: str) -> int:
-        try:
-            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-                raise ValueError
-            number = int(str(value).strip()) if not isinstance(value, (int, float)) else int(value)
-        except ValueError:
-            number = None
-        if number is None or number < low or (high is not None and number > high):
-            span = f"from {low} to {high}" if high is not None else f"of at least {low}"
-            raise ConfigError(f"{where}={value!r} is not valid; use a whole number {span}")
-        return number
-
-    return parse
-
-
-def parse_duration(value: Any, where: str) -> float | None:
-    """Seconds from ``3600``, ``"90m"``, ``"12h"``, ``"7d"``, ``"2w"``; ``None`` for never."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        raise ConfigError(f"{where}={value!r} is not a duration; use seconds, e.g. 86400, or 7d, or never")
-    if isinstance(value, (int, float)):
-        seconds = float(value)
-    else:
-        text = str(value).strip().lower()
-        if text in {"", "none", "never", "off"}:
-            return None
-        match = _DURATION.match(text)
-        if not match:
-            raise ConfigError(f"{where}={value!r} is not a duration; use seconds, e.g. 86400, or 7d, or never")
-        seconds = float(match.group(1)) * _UNITS[match.group(2)]
-    if not seconds > 0 or seconds != seconds or seconds == float("inf"):
-        raise ConfigError(f"{where}={value!r} is not valid; use a positive duration (e.g. 7d) or never")
-    return seconds
-
-
-def _positive_float(value: Any, where: str) -> float:
-    try:
-        number = float(value) if not isinstance(value, bool) else -1.0
-    except (TypeError, ValueError):
-        number = -1.0
-    if not number > 0 or number == float("inf"):
-        raise ConfigError(f"{where}={value!r} is not valid; use a positive number of seconds")
-    return number
-
-
-def _url(value: Any, where: str) -> str:
+def _url(value: Any) -> str:
     text = str(value).strip() if value is not None else ""
     if not text:
-        raise ConfigError(f"{where} is empty; give a file path, sqlite:///path or mysql://user@host/database")
+        raise ValueError("is empty; give a file path, sqlite:///path or mysql://user@host/database")
     scheme = _scheme(text)
     if scheme and scheme != "sqlite" and scheme not in MYSQL_SCHEMES:
-        raise ConfigError(
-            f"{where}={redact_url(text)!r} has unknown scheme {scheme!r}; use a path, sqlite:///path or mysql://..."
-        )
-    if scheme == "sqlite":
-        _sqlite_path(text)
-    if scheme in MYSQL_SCHEMES:
-        from llm_solutions.cache.mysql import MySQLTarget
+        raise ValueError(f"has unknown scheme {scheme!r}; use a path, sqlite:///path or mysql://...")
+    try:
+        if scheme == "sqlite":
+            _sqlite_path(text)
+        if scheme in MYSQL_SCHEMES:
+            from llm_solutions.cache.mysql import MySQLTarget
 
-        MySQLTarget.from_url(text, env={})
+            MySQLTarget.from_url(text, env={})
+    except ConfigError as e:
+        raise ValueError(f"is not valid: {e}") from None
     return text
 
 
-def _key_params(value: Any, where: str) -> tuple[str, ...]:
+def _key_params(value: Any) -> tuple[str, ...]:
     items = value.split(",") if isinstance(value, str) else value
     if not isinstance(items, (list, tuple)):
-        raise ConfigError(f"{where}={value!r} is not a list; write e.g. model,messages,sample")
+        raise ValueError("is not a list; write e.g. model,messages,sample")
     try:
         return validate_key_params(items)
     except ConfigError as e:
-        raise ConfigError(f"{where}: {e}") from None
+        raise ValueError(f"is not valid: {e}") from None
 
 
-def _algorithm(value: Any, where: str) -> str:
-    text = str(value).strip().lower()
-    if text not in HASH_ALGORITHMS:
-        raise ConfigError(f"{where}={value!r} is not supported; use one of: {', '.join(HASH_ALGORITHMS)}")
-    return text
-
-
-def _password(value: Any, where: str) -> Secret | None:
+def _password(value: Any) -> Secret | None:
     if isinstance(value, Secret):
         return value
     # Settings read back from a record carry the redaction marker: use the environment.
@@ -249,45 +173,23 @@ def _password(value: Any, where: str) -> Secret | None:
     return Secret(str(value))
 
 
-PARSERS: dict[str, Callable[[Any, str], Any]] = {
-    "enabled": _bool,
-    "force_override_cache": _bool,
-    "min_completion_tokens": _int_in(0, None),
-    "store_raw_response": _bool,
-    "refresh_if_missing_raw": _bool,
-    "ttl_seconds": parse_duration,
-    "url": _url,
-    "key_params": _key_params,
-    "hash_algorithm": _algorithm,
-    "digest_size": _int_in(1, 64),
-    "pool_size": _int_in(1, 1000),
-    "connect_timeout": _positive_float,
-    "password": _password,
-}
-
-
-# --- merging -----------------------------------------------------------------------------
-
-
-def _from_config_file(env: Mapping[str, str]) -> dict[str, tuple[Any, str]]:
-    path_text = env.get(CONFIG_ENV)
-    if not path_text:
-        return {}
-    path = Path(path_text).expanduser()
-    try:
-        with path.open("rb") as f:
-            data = tomllib.load(f)
-    except FileNotFoundError:
-        raise ConfigError(f"{CONFIG_ENV}={path_text}: no such file; fix the path or unset it") from None
-    except (OSError, tomllib.TOMLDecodeError) as e:
-        raise ConfigError(f"{CONFIG_ENV}={path_text}: cannot read it as TOML ({e})") from None
-    table = data.get("cache", {})
-    if not isinstance(table, dict):
-        raise ConfigError(f"{path}: [cache] must be a table of settings")
-    unknown = sorted(set(table) - set(PARSERS))
-    if unknown:
-        raise ConfigError(f"{path}: unknown [cache] setting {unknown[0]!r}; known: {', '.join(PARSERS)}")
-    return {name: (value, f"{path} [cache] {name}") for name, value in table.items()}
+OPTIONS = OptionTable("cache", [
+    Option("enabled", yes_no, default=True, env=("LLM_SOLUTIONS_CACHE",), flag="--no-cache"),
+    Option("force_override_cache", yes_no, default=False, env=("LLM_SOLUTIONS_CACHE_FORCE_OVERRIDE",),
+           flag="--force-override-cache"),
+    Option("min_completion_tokens", whole(0), default=0, env=("LLM_SOLUTIONS_CACHE_MIN_TOKENS",)),
+    Option("store_raw_response", yes_no, default=True, env=("LLM_SOLUTIONS_CACHE_STORE_RAW",)),
+    Option("refresh_if_missing_raw", yes_no, default=False, env=("LLM_SOLUTIONS_CACHE_REFRESH_MISSING_RAW",)),
+    Option("ttl_seconds", duration_or_never, env=("LLM_SOLUTIONS_CACHE_TTL",), flag="--cache-ttl"),
+    Option("url", _url, env=("LLM_SOLUTIONS_CACHE_URL",), flag="--cache-url"),
+    Option("key_params", _key_params, default=DEFAULT_KEY_PARAMS, env=("LLM_SOLUTIONS_CACHE_KEY_PARAMS",)),
+    Option("hash_algorithm", one_of(*HASH_ALGORITHMS), default=DEFAULT_HASH_ALGORITHM,
+           env=("LLM_SOLUTIONS_CACHE_HASH",)),
+    Option("digest_size", whole(1, 64), default=DEFAULT_DIGEST_SIZE, env=("LLM_SOLUTIONS_CACHE_DIGEST_SIZE",)),
+    Option("pool_size", whole(1, 1000), default=10, env=("LLM_SOLUTIONS_CACHE_POOL_SIZE",)),
+    Option("connect_timeout", positive, default=10.0, env=("LLM_SOLUTIONS_CACHE_CONNECT_TIMEOUT",)),
+    Option("password", _password, secret=True),
+])
 
 
 def cache_settings(
@@ -295,81 +197,18 @@ def cache_settings(
     *,
     output_dir: str | os.PathLike[str] | None = None,
     env: Mapping[str, str] | None = None,
+    config: ConfigFile | None = None,
 ) -> CacheSettings:
-    """Settings from code defaults < config file < environment < ``overrides``.
+    """Settings from defaults < config file < environment < ``overrides``.
 
-    ``overrides`` maps field names to values; ``None`` values are ignored so CLI flags that
+    ``overrides`` maps field names to values; ``None`` values are ignored so flags that
     were not given fall through.  ``output_dir`` moves the default SQLite file to
-    ``<output_dir>/cache.sqlite3``.  ``env`` defaults to ``os.environ``.
+    ``<output_dir>/cache.sqlite3``.  ``env`` replaces the real environment (tests);
+    ``config`` defaults to the file ``LLM_SOLUTIONS_CONFIG`` names.
     """
-    env = os.environ if env is None else env
-    raw: dict[str, tuple[Any, str]] = {}
-    raw.update(_from_config_file(env))
-    for name, var in ENV_VARS.items():
-        if var in env and env[var].strip() != "":
-            raw[name] = (env[var], var)
-    for name, value in (overrides or {}).items():
-        if name not in PARSERS:
-            raise ConfigError(f"unknown cache setting {name!r}; known: {', '.join(PARSERS)}")
-        if value is not None:
-            raw[name] = (value, f"cache setting {name}")
-    values = {name: PARSERS[name](value, where) for name, (value, where) in raw.items()}
-    base = CacheSettings()
-    if output_dir is not None and "url" not in values:
-        values["url"] = str(Path(output_dir) / CACHE_FILE_NAME)
-    return replace(base, **values)
-
-
-def add_cache_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``--no-cache``, ``--force-override-cache``, ``--cache-url`` and ``--cache-ttl``."""
-    group = parser.add_argument_group("response cache")
-    group.add_argument(
-        "--no-cache", dest="cache_enabled", action="store_const", const=False, default=None,
-        help="neither read nor write the response cache (env LLM_SOLUTIONS_CACHE=0)",
-    )
-    group.add_argument(
-        "--force-override-cache", action="store_const", const=True, default=None,
-        help="ask the models again even for cached answers, and store the new answers",
-    )
-    group.add_argument(
-        "--cache-url", default=None, metavar="URL",
-        help="cache location: a file path, sqlite:///path or mysql://user@host:port/db?table=name "
-        "(env LLM_SOLUTIONS_CACHE_URL; default <output dir>/cache.sqlite3)",
-    )
-    group.add_argument(
-        "--cache-ttl", default=None, metavar="DURATION",
-        help="reuse cached answers only this long, e.g. 86400, 12h, 7d, or never (the default)",
-    )
-
-
-def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
-    """The flags of ``add_cache_arguments`` that were given, as ``cache_settings`` overrides.
-
-    A password in ``--cache-url`` comes back as a ``Secret`` under ``password``, so the
-    dict can be recorded with ``json.dumps(..., default=str)`` and shows ``***``; read back
-    from a record, ``cache_settings`` ignores that marker and uses ``MYSQL_PASSWORD``.
-    """
-    url = getattr(args, "cache_url", None)
-    password = None
-    if url is not None:
-        url, password = split_password(url)
-    values = {
-        "enabled": getattr(args, "cache_enabled", None),
-        "force_override_cache": getattr(args, "force_override_cache", None),
-        "url": url,
-        "ttl_seconds": getattr(args, "cache_ttl", None),
-        "password": Secret(password) if password is not None else None,
-    }
-    return {name: value for name, value in values.items() if value is not None}
-
-
-def settings_from_args(
-    args: argparse.Namespace, output_dir: str | os.PathLike[str] | None = None
-) -> CacheSettings:
-    """``cache_settings`` with the flags of ``add_cache_arguments`` as overrides.
-
-    ``output_dir`` defaults to ``args.output_dir`` when the parser has that option.
-    """
-    if output_dir is None:
-        output_dir = getattr(args, "output_dir", None)
-    return cache_settings(overrides_from_args(args), output_dir=output_dir)
+    if config is None:
+        config = ConfigFile.from_environment(env)
+    values = OPTIONS.resolve(overrides, config=config, env=env)
+    if values["url"] is None:
+        values["url"] = str(Path(output_dir or DEFAULT_OUTPUT_DIR) / CACHE_FILE_NAME)
+    return replace(CacheSettings(), **values)

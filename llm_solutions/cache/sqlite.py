@@ -121,7 +121,8 @@ class SQLiteBackend(CacheBackend):
             conn.execute("PRAGMA synchronous = NORMAL")
             _retry_locked(lambda: conn.execute(_SCHEMA.format(table=self.table)))
             for index in _INDEXES:
-                _retry_locked(lambda index=index: conn.execute(index.format(table=self.table)))
+                statement = index.format(table=self.table)
+                _retry_locked(lambda statement=statement: conn.execute(statement))  # type: ignore[misc]
         except BaseException:
             conn.close()
             raise

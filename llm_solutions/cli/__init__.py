@@ -10,10 +10,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
-import os
 import sys
 
 from llm_solutions.errors import UserError
+from llm_solutions.settings import environment
 
 # name -> (module, one-line help); modules are imported only when their command runs.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -27,15 +27,6 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
-
-
-def load_environment() -> None:
-    """Read ``.env`` from the working directory (never overriding the real environment)."""
-    if os.environ.get("LLM_SOLUTIONS_NO_DOTENV"):
-        return
-    from dotenv import find_dotenv, load_dotenv
-
-    load_dotenv(find_dotenv(usecwd=True), override=False)
 
 
 def build_parser(argv: list[str]) -> argparse.ArgumentParser:
@@ -57,7 +48,7 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one subcommand; returns the process exit code."""
-    load_environment()
+    environment.load_dotenv()
     try:
         argv = sys.argv[1:] if argv is None else list(argv)
         args = build_parser(argv).parse_args(argv)

@@ -12,12 +12,13 @@ import argparse
 import asyncio
 import json
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from llm_solutions.cache.backend import CacheBackend, CacheTotals, Selection
 from llm_solutions.cache.response_cache import open_backend
 from llm_solutions.cache.settings import CacheSettings, cache_settings
+from llm_solutions.collection.settings import resolve_setting
 from llm_solutions.errors import ConfigError
 
 DAY = 86400.0
@@ -55,7 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _when(timestamp: float | None) -> str:
     if timestamp is None:
         return "-"
-    return datetime.fromtimestamp(timestamp, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return datetime.fromtimestamp(timestamp, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _size(n: int | None) -> str:
@@ -86,9 +87,8 @@ def _print_totals(location: str, totals: CacheTotals, ttl: float | None) -> None
 
 def _missing_file(settings: CacheSettings) -> str | None:
     """The SQLite path when it does not exist yet (stats and prune must not create it)."""
-    if settings.backend == "sqlite" and settings.sqlite_path != ":memory:":
-        if not Path(settings.sqlite_path).exists():
-            return settings.sqlite_path
+    if settings.backend == "sqlite" and settings.sqlite_path != ":memory:" and not Path(settings.sqlite_path).exists():
+        return settings.sqlite_path
     return None
 
 
@@ -126,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
     """Show totals or prune entries; a missing SQLite file is reported, not created."""
     if args.cache_action == "prune" and args.older_than is not None and not args.older_than > 0:
         raise ConfigError(f"--older-than {args.older_than:g} is not valid; give a positive number of days")
-    settings = cache_settings({"url": args.cache_url}, output_dir=args.output_dir)
+    settings = cache_settings({"url": args.cache_url}, output_dir=resolve_setting("output_dir", args.output_dir))
     missing = _missing_file(settings)
     if missing is not None:
         if args.cache_action == "stats" and args.json:

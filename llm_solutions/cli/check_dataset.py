@@ -12,6 +12,7 @@ import asyncio
 import sys
 import time
 
+from llm_solutions.collection.settings import resolve_setting
 from llm_solutions.dataset import Problem, load_dataset
 from llm_solutions.errors import ConfigError
 from llm_solutions.evaluation.evaluator import Evaluator
@@ -21,7 +22,8 @@ from llm_solutions.evaluation.sandbox import SandboxLimits
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``check-dataset``."""
-    parser.add_argument("--dataset", metavar="DIR", help="dataset folder of *.jsonl files (default: built-in)")
+    parser.add_argument("--dataset", metavar="DIR",
+                        help="dataset folder of *.jsonl files (default: DATASET_PATH or built-in)")
     parser.add_argument("--categories", nargs="+", metavar="CATEGORY", help="check only these categories")
     parser.add_argument("--skip-invalid", action="store_true", help="leave out malformed lines instead of stopping")
     parser.add_argument("--workers", type=int, default=None, help="test processes at a time (default: CPU count)")
@@ -56,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--workers must be at least 1 (got {args.workers})")
     if args.timeout <= 0:
         raise ConfigError(f"--timeout must be positive (got {args.timeout:g})")
-    dataset = load_dataset(args.dataset, skip_invalid=args.skip_invalid)
+    dataset = load_dataset(resolve_setting("dataset_path", args.dataset), skip_invalid=args.skip_invalid)
     for line in dataset.skipped:
         print(f"skipped: {line}", file=sys.stderr)
     problems = dataset.select(categories=args.categories)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
+from typing import Any
 
-from llm_solutions.cache.settings import add_cache_arguments, overrides_from_args
+from llm_solutions.cli.flags import add_cache_arguments, add_log_arguments, cache_overrides
 from llm_solutions.cli.output import configure_logging, print_result
 from llm_solutions.collection.plan import Plan, make_plan
 from llm_solutions.collection.runner import run_collection
@@ -28,7 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="check keys, models and dataset; print task count and cost estimate; write nothing")
     choose.add_argument("--categories", nargs="+", metavar="CAT", help="only these dataset categories")
     choose.add_argument("--samples", type=int, metavar="N", help="answers per problem and model (default 1)")
-    choose.add_argument("--dataset", metavar="DIR", help="folder of *.jsonl problems (default: DATASET_PATH or built-in)")
+    choose.add_argument("--dataset", metavar="DIR",
+                        help="folder of *.jsonl problems (default: DATASET_PATH or built-in)")
     choose.add_argument("--skip-invalid", action="store_true", default=None,
                         help="leave out malformed dataset lines instead of refusing to start")
     choose.add_argument("--models-file", metavar="FILE", help="TOML file adding models (LLM_SOLUTIONS_MODELS_FILE)")
@@ -38,28 +39,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="do not run the problems' tests against the solutions")
 
     speed = parser.add_argument_group("speed and spend")
-    speed.add_argument("--batch-size", type=int, metavar="N",
-                       help="records per progress checkpoint (default BATCH_SIZE or 10)")
+    speed.add_argument("--checkpoint-every", "--batch-size", dest="checkpoint_every", type=int, metavar="N",
+                       help="records between progress checkpoints (env CHECKPOINT_EVERY; default 10)")
+    speed.add_argument("--model-concurrency", type=int, metavar="N",
+                       help="requests in flight per model (env MODEL_CONCURRENCY; default 3)")
+    speed.add_argument("--provider-concurrency", type=int, metavar="N",
+                       help="requests in flight per provider and key (default: the model table's)")
     speed.add_argument("--max-concurrent", type=int, metavar="N",
-                       help="requests in flight per model and per provider (default MAX_CONCURRENT_PER_MODEL or 3)")
+                       help="sets both --model-concurrency and --provider-concurrency")
     speed.add_argument("--rpm", type=int, metavar="N", help="requests per minute per provider (overrides the table)")
     speed.add_argument("--tpm", type=int, metavar="N", help="tokens per minute per provider (overrides the table)")
     speed.add_argument("--request-timeout", type=float, metavar="S", help="seconds before a request is abandoned (180)")
     speed.add_argument("--max-attempts", type=int, metavar="N", help="attempts per task for retryable errors (6)")
-    speed.add_argument("--max-cost", type=float, metavar="USD", help="stop sending new requests once spend reaches this")
+    speed.add_argument("--max-cost", type=float, metavar="USD",
+                       help="stop sending new requests once the session's spend reaches this")
 
     out = parser.add_argument_group("output")
     out.add_argument("--output-dir", metavar="DIR", help="where session folders go (default OUTPUT_DIR or generated)")
     out.add_argument("--session-id", metavar="ID", help="name the session folder instead of session_<unix time>")
-    out.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    out.add_argument("--log-file", metavar="FILE", help="also write the log to FILE")
+    add_log_arguments(out)
     out.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_cache_arguments(parser)
 
 
-def _choose_models(args: argparse.Namespace, registry: Registry) -> list[str]:
+def _choose_models(args: argparse.Namespace, registry: Registry, configured: list[str]) -> list[str]:
     if args.models:
-        return args.models
+        return list(args.models)
+    if configured:
+        return configured  # from the config file
     keyed = [m.name for m in registry.models.values()
              if registry.provider_of(m).key_required and registry.has_key(m)]
     if args.all_models:
@@ -84,11 +91,11 @@ def list_models(registry: Registry) -> None:
     print("\nAPI keys (✓ set, ✗ not set):")
     for provider in sorted(registry.providers.values(), key=lambda p: p.name):
         if provider.api_key_env:
-            mark = "✓" if os.environ.get(provider.api_key_env) else "✗"
+            mark = "✓" if registry.is_set(provider.api_key_env) else "✗"
             optional = "" if provider.key_required else " (optional)"
             print(f"  {provider.api_key_env:28} {mark}{optional}")
     overrides = sorted(p.base_url_env for p in registry.providers.values()
-                       if p.base_url_env and os.environ.get(p.base_url_env))
+                       if p.base_url_env and registry.is_set(p.base_url_env))
     if overrides:
         print("\nBase URL overrides set: " + ", ".join(overrides))
 
@@ -112,39 +119,40 @@ def print_plan(plan: Plan) -> None:
           "cache hits cost nothing)\ndry run: nothing was sent and nothing was written")
 
 
-def settings_from(args: argparse.Namespace, registry: Registry) -> CollectionSettings:
-    max_concurrent = args.max_concurrent
-    return CollectionSettings.from_env(
-        models=_choose_models(args, registry),
-        categories=args.categories,
-        quick_test=args.quick_test,
-        samples=args.samples,
-        batch_size=args.batch_size,
-        max_concurrent_per_model=max_concurrent,
-        max_concurrent=max_concurrent,
-        dataset_path=args.dataset,
-        skip_invalid=args.skip_invalid,
-        output_dir=args.output_dir,
-        session_id=args.session_id,
-        models_file=args.models_file,
-        max_cost=args.max_cost,
-        execute=args.execute,
-        extraction_model=args.extraction_model,
-        rpm=args.rpm,
-        tpm=args.tpm,
-        request_timeout=args.request_timeout,
-        max_attempts=args.max_attempts,
-        cache=overrides_from_args(args),
-    )
+def given_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The collection settings the flags give (``None``: not given, fall through)."""
+    both = args.max_concurrent
+    return {
+        "categories": args.categories,
+        "quick_test": args.quick_test or None,
+        "samples": args.samples,
+        "checkpoint_every": args.checkpoint_every,
+        "model_concurrency": args.model_concurrency if args.model_concurrency is not None else both,
+        "provider_concurrency": args.provider_concurrency if args.provider_concurrency is not None else both,
+        "dataset_path": args.dataset,
+        "skip_invalid": args.skip_invalid,
+        "output_dir": args.output_dir,
+        "session_id": args.session_id,
+        "models_file": args.models_file,
+        "max_cost": args.max_cost,
+        "execute": args.execute,
+        "extraction_model": args.extraction_model,
+        "rpm": args.rpm,
+        "tpm": args.tpm,
+        "request_timeout": args.request_timeout,
+        "max_attempts": args.max_attempts,
+        "cache": cache_overrides(args) or None,
+    }
 
 
 def run(args: argparse.Namespace) -> int:
     configure_logging(args.log_level, args.log_file)
-    registry = load_registry(args.models_file)
+    settings = CollectionSettings.load(given_settings(args))
+    registry = load_registry(settings.models_file)
     if args.list_models:
         list_models(registry)
         return 0
-    settings = settings_from(args, registry)
+    settings = settings.copy(models=_choose_models(args, registry, settings.models))
     plan = make_plan(settings, registry=registry)
     if args.dry_run:
         print_plan(plan)

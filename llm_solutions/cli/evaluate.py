@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 
+from llm_solutions.cli.flags import add_log_arguments, add_sessions_dir_argument
 from llm_solutions.cli.output import configure_logging
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("session", metavar="SESSION", help="session id (folder name) or path")
-    parser.add_argument("--output-dir", metavar="DIR", help="where sessions are (default OUTPUT_DIR or generated)")
-    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    add_sessions_dir_argument(parser)
+    add_log_arguments(parser, log_file=False)
 
 
 def run(args: argparse.Namespace) -> int:

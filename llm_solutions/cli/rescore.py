@@ -1,27 +1,36 @@
-"""``rescore SESSION``: re-extract, re-validate and re-test stored answers into a new
-session, with zero API calls."""
+"""``rescore SESSION``: score stored answers again (extraction, validation, tests) into a new
+session, without asking any answering model."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 
+from llm_solutions.cli.flags import add_log_arguments, add_sessions_dir_argument
 from llm_solutions.cli.output import configure_logging
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("session", metavar="SESSION", help="session id (folder name) or path")
-    parser.add_argument("--output-dir", metavar="DIR", help="where sessions are (default OUTPUT_DIR or generated)")
+    add_sessions_dir_argument(parser)
     parser.add_argument("--new-session-id", metavar="ID", help="name of the new session (default <id>_rescored_<time>)")
     parser.add_argument("--no-execute", dest="execute", action="store_false", help="skip running the tests")
-    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument("--no-extraction-model", dest="extraction_model", action="store_false",
+                        help="extract with the rules alone even if the session used an extraction model "
+                        "(guarantees zero API calls)")
+    add_log_arguments(parser, log_file=False)
 
 
 def run(args: argparse.Namespace) -> int:
     from llm_solutions.collection.rescoring import rescore_session
+    from llm_solutions.collection.store import read_json
 
     configure_logging(args.log_level)
     path = asyncio.run(rescore_session(args.session, args.output_dir, execute=args.execute,
-                                       new_session_id=args.new_session_id))
-    print(f"rescored into: {path} (0 API calls)")
+                                       new_session_id=args.new_session_id, extraction_model=args.extraction_model))
+    metadata = (read_json(path / "summary.json") or {}).get("collection_metadata") or {}
+    calls = int(metadata.get("api_calls") or 0)
+    spent = float(metadata.get("session_spend") or 0.0)
+    detail = "0 API calls" if not calls else f"{calls} extraction API call(s), ${spent:.4f}"
+    print(f"rescored into: {path} ({detail})")
     return 0

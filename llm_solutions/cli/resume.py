@@ -6,10 +6,10 @@ import argparse
 import asyncio
 import json
 
+from llm_solutions.cli.flags import add_log_arguments, add_sessions_dir_argument
 from llm_solutions.cli.output import configure_logging, print_result
-from llm_solutions.collection.session import list_sessions, resume_runner, session_info
+from llm_solutions.collection.session import default_output_dir, list_sessions, resume_runner, session_info
 from llm_solutions.collection.store import SessionStore
-from llm_solutions.collection.session import default_output_dir
 from llm_solutions.errors import ConfigError
 
 
@@ -21,9 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="with --status or --list-sessions: print JSON")
     parser.add_argument("--retry-failed", action="store_true", help="run again the tasks recorded as failed")
     parser.add_argument("--max-cost", type=float, metavar="USD", help="a new spend limit for the whole session")
-    parser.add_argument("--output-dir", metavar="DIR", help="where sessions are (default OUTPUT_DIR or generated)")
-    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    parser.add_argument("--log-file", metavar="FILE", help="also write the log to FILE")
+    add_sessions_dir_argument(parser)
+    add_log_arguments(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -53,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     runner = resume_runner(args.session, output_dir, retry_failed=args.retry_failed,
                            max_cost=args.max_cost, show_progress=not args.no_progress)
-    info = session_info(runner.store)
+    info = session_info(SessionStore.open(output_dir, args.session))
     if info.status == "completed" and not args.retry_failed and info.completed >= info.total:
         print(f"session {info.session_id} is already completed ({info.completed}/{info.total} tasks); nothing to do")
         return 0

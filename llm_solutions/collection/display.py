@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from tqdm import tqdm
 
@@ -22,7 +23,9 @@ STATUS_EVERY = 1.0
 class ProgressDisplay:
     """Counts finished tasks; draws a tqdm bar when ``enabled`` and stderr is a terminal."""
 
-    def __init__(self, total: int, done: int, enabled: bool, status: Callable[[], dict[str, str]] | None = None) -> None:
+    def __init__(
+        self, total: int, done: int, enabled: bool, status: Callable[[], dict[str, str]] | None = None
+    ) -> None:
         self.total = total
         self.done = done
         self.failed = 0

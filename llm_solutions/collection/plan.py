@@ -7,8 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llm_solutions.collection.settings import CollectionSettings
-from llm_solutions.collection.tasks import estimate_usage
-from llm_solutions.collection.store import task_key
+from llm_solutions.collection.tasks import estimate_usage, task_key
 from llm_solutions.dataset import BUILTIN_DATASET, Dataset, Problem, load_dataset
 from llm_solutions.errors import ConfigError
 from llm_solutions.models.base import BaseModel

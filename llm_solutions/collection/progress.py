@@ -11,7 +11,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from llm_solutions.collection.store import SessionStore, task_key
+from llm_solutions.collection.records import record_spend
+from llm_solutions.collection.store import SessionStore
+from llm_solutions.collection.tasks import task_key
 
 STATUSES = ("in_progress", "completed", "failed", "interrupted")
 SAVE_EVERY = 30.0
@@ -79,7 +81,7 @@ class ProgressTracker:
         else:
             progress.failed += 1
             progress.last_error = record.get("error")
-        self.total_cost += float(record.get("cost") or 0.0)
+        self.total_cost += record_spend(record)
         if existing:
             self._resumed_done += 1
         else:

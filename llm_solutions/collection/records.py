@@ -1,6 +1,8 @@
 """One stored record per finished task: the users' data contract.
 
-Field names match the README's "Session output" section; add fields, never rename them.
+A record is built from a task, the ``CallResult`` of its model call and the ``Scored`` of
+its answer.  Field names match the README's "Session output" section; add fields, never
+rename them.
 """
 
 from __future__ import annotations
@@ -8,26 +10,23 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from llm_solutions.calls import CallResult
 from llm_solutions.collection.tasks import Task
-from llm_solutions.errors import ProviderError
-from llm_solutions.models.base import Completion
+from llm_solutions.models.base import Usage
+from llm_solutions.scoring import Scored, unscored_fields
 
 
-def build_record(
-    task: Task,
-    *,
-    completion: Completion | None,
-    error: ProviderError | None,
-    extraction: dict[str, Any] | None,
-    validation: dict[str, Any] | None,
-    evaluation: dict[str, Any] | None,
-    execution_time: float,
-    cost: float,
-    cache_hit: bool,
-    attempts: int,
-) -> dict[str, Any]:
-    """The record of one task, successful or not."""
+def build_record(task: Task, call: CallResult, scored: Scored | None, *, execution_time: float) -> dict[str, Any]:
+    """The record of one task, successful or not.
+
+    ``cost`` and the token counts are what the provider billed for the answer, every
+    attempt included (a retried empty answer was billed too).  A cache hit costs 0 and
+    records what it saved as ``cost_saved``, with the stored answer's tokens.  What the
+    extraction model cost is in ``extraction.llm``.
+    """
     problem = task.problem
+    completion = call.completion
+    usage = Usage.of(completion) if call.cache_hit else call.usage
     record: dict[str, Any] = {
         "task_id": problem.task_id,
         "model": task.model,
@@ -36,30 +35,31 @@ def build_record(
         "category": problem.category,
         "complexity": problem.complexity,
         "sample": task.sample,
-        "raw_response": completion.text if completion and not error else None,
+        "raw_response": completion.text if completion is not None and call.ok else None,
         "reasoning": completion.reasoning if completion else None,
-        "extracted_solution": (extraction or {}).get("code", ""),
-        "extraction": {k: v for k, v in (extraction or {}).items() if k != "code"},
-        "validation": validation or {},
-        "llm_call_success": error is None and completion is not None,
-        "error": str(error) if error else None,
-        "error_type": error.kind if error else None,
+        **(scored.record_fields() if scored is not None else unscored_fields()),
+        "llm_call_success": call.ok,
+        "error": call.message if not call.ok else None,
+        "error_type": call.error.kind if call.error is not None else None,
         "execution_time": round(execution_time, 4),
         "latency": round(completion.latency, 4) if completion else None,
-        "attempts": attempts,
-        "cache_hit": cache_hit,
+        "attempts": call.attempts,
+        "cache_hit": call.cache_hit,
         "finish_reason": completion.finish_reason if completion else None,
         "served_model": completion.model if completion else None,
-        "input_tokens": completion.input_tokens if completion else 0,
-        "output_tokens": completion.output_tokens if completion else 0,
-        "cached_tokens": completion.cached_tokens if completion else 0,
-        "reasoning_tokens": completion.reasoning_tokens if completion else 0,
-        "cost": round(cost, 8),
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "cached_tokens": usage.cached_tokens,
+        "reasoning_tokens": usage.reasoning_tokens,
+        "cost": round(call.cost, 8),
         "timestamp": time.time(),
     }
-    if evaluation is not None:
-        record["evaluation"] = evaluation
-        record["tests_passed"] = evaluation.get("tests_passed", 0)
-        record["tests_total"] = evaluation.get("tests_total", 0)
-        record["passed_all"] = bool(evaluation.get("passed_all"))
+    if call.cache_hit:
+        record["cost_saved"] = round(call.cost_saved, 8)
     return record
+
+
+def record_spend(record: dict[str, Any]) -> float:
+    """USD a record's task cost the session: its answer plus its extraction-model call."""
+    llm = (record.get("extraction") or {}).get("llm") or {}
+    return float(record.get("cost") or 0.0) + float(llm.get("cost") or 0.0)

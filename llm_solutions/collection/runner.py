@@ -1,10 +1,9 @@
 """``CollectionRunner``: fans tasks out to models and turns every answer into a record.
 
-For each task: look the request up in the response cache; on a miss send it through the
-rate-limited, retrying sender and cache the answer; extract the code, validate it, run
-the problem's tests; append the record to the session's JSONL and count it.  Retries,
-rate limits, caching and evaluation each live in their own package; this module only
-composes them, once.
+For each task: ask the model through the caller (budget, cache, rate limits, retries,
+cost: ``llm_solutions.calls``); score the answer with the scorer (extract, validate, run
+the tests: ``llm_solutions.scoring``); append the record to the session's JSONL and count
+it.  The record line is the checkpoint: a resumed run skips every task that has one.
 """
 
 from __future__ import annotations
@@ -15,23 +14,24 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
+from llm_solutions.calls import Budget
 from llm_solutions.collection.display import ProgressDisplay
 from llm_solutions.collection.plan import Plan, make_plan
 from llm_solutions.collection.progress import SAVE_EVERY, ProgressTracker
-from llm_solutions.collection.records import build_record
+from llm_solutions.collection.records import build_record, record_spend
 from llm_solutions.collection.services import Services, open_services
 from llm_solutions.collection.settings import CollectionSettings
 from llm_solutions.collection.store import SessionStore
 from llm_solutions.collection.summaries import SessionDigest, build_summary, write_reports
 from llm_solutions.collection.tasks import Task, build_request, iter_tasks
-from llm_solutions.errors import ProviderError, UserError
-from llm_solutions.models.base import BaseModel, Completion
+from llm_solutions.errors import UserError
+from llm_solutions.models.base import BaseModel
 from llm_solutions.models.registry import Registry
-from llm_solutions.validation import validate_code
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +58,10 @@ class RunResult:
 class CollectionRunner:
     """Runs (or resumes) one collection session.
 
-    ``models`` replaces the models built from the table (test doubles, notebooks);
-    ``store`` is an existing session to resume.  Use ``await runner.run()``.
+    ``settings`` are copied and checked (a notebook's objects are validated as the command
+    line's are; the caller's object is never changed).  ``models`` replaces the models
+    built from the table (test doubles, notebooks); ``store`` is an existing session to
+    resume.  Use ``await runner.run()``.
     """
 
     def __init__(
@@ -74,7 +76,7 @@ class CollectionRunner:
         show_progress: bool = False,
         handle_signals: bool = True,
     ) -> None:
-        self.settings = settings
+        self.settings = settings.copy()
         self._registry = registry
         self._given_models = models
         self.store = store
@@ -85,12 +87,13 @@ class CollectionRunner:
         self._stop_reason: str | None = None
         self._stopped: dict[str, str] = {}
         self._workers: list[asyncio.Task[None]] = []
-        self._spent = 0.0
+        self.budget = Budget(limit=self.settings.max_cost)
 
     # --- planning ----------------------------------------------------------------------
 
     def plan(self) -> Plan:
         """Load the dataset and models and count the work; no side effects."""
+        self.settings.check()
         if self.plan_ is None:
             self.plan_ = make_plan(self.settings, registry=self._registry, models=self._given_models)
         return self.plan_
@@ -103,7 +106,7 @@ class CollectionRunner:
         settings = self.settings
         if self.store is None:
             self.store = SessionStore.create(Path(settings.output_dir), settings.session_id)
-            settings.session_id = self.store.session_id
+            self.settings = settings.copy(session_id=self.store.session_id)
         store = self.store
         store.lock()
         try:
@@ -127,14 +130,16 @@ class CollectionRunner:
         )
         wanted = plan.task_keys()
         for record in store.read_records(repair=True):
-            self._spent += float(record.get("cost") or 0.0)
+            self.budget.add(record_spend(record), "answer")
             tracker.add(record, existing=True)
         tracker.save(force=True)
         store.write_json("summary.json", self._summary(plan, tracker, end=None, digest=SessionDigest()))
 
         pending = plan.total_tasks - len(tracker.completed_keys & wanted)
-        log.info("session %s: %d task(s) to run, %d already done", store.session_id, pending, plan.total_tasks - pending)
-        services = await open_services(plan, settings, models=self._given_models)
+        log.info("session %s: %d task(s) to run, %d already done", store.session_id, pending,
+                 plan.total_tasks - pending)
+        services = await open_services(settings, plan.registry, plan.configs, models=self._given_models,
+                                       budget=self.budget)
         display = ProgressDisplay(total=plan.total_tasks, done=tracker.completed, enabled=self.show_progress,
                                   status=services.limiter_status)
         self._install_signal_handlers()
@@ -147,7 +152,7 @@ class CollectionRunner:
             self._workers = [
                 asyncio.create_task(self._worker(model, per_model[model.name], services, tracker, display))
                 for model in services.models
-                for _ in range(settings.max_concurrent_per_model)
+                for _ in range(settings.model_concurrency)
             ]
             results = await asyncio.gather(*self._workers, return_exceptions=True)
             for result in results:
@@ -168,19 +173,21 @@ class CollectionRunner:
 
     async def _worker(self, model: BaseModel, tasks: Iterator[Task], services: Services,
                       tracker: ProgressTracker, display: ProgressDisplay) -> None:
+        store = self._store()
         while self._stop_reason is None and model.name not in self._stopped:
-            if self.settings.max_cost is not None and self._spent >= self.settings.max_cost:
-                self._stop("budget", f"spend ${self._spent:.4f} reached --max-cost ${self.settings.max_cost:.4f}")
+            if self.budget.exhausted:
+                self._stop("budget", self.budget.describe())
                 return
             task = next(tasks, None)
             if task is None:
                 return
             record = await self._run_task(model, task, services)
-            self.store.append(record)
-            self._spent += record["cost"]
+            if record is None:
+                return  # refused: the budget ran out while this task waited
+            store.append(record)
             tracker.add(record)
             display.advance(record)
-            if tracker.due(self.settings.batch_size):
+            if tracker.due(self.settings.checkpoint_every):
                 tracker.save()
 
     @staticmethod
@@ -190,65 +197,22 @@ class CollectionRunner:
             await asyncio.sleep(SAVE_EVERY)
             tracker.save(force=True)
 
-    async def _run_task(self, model: BaseModel, task: Task, services: Services) -> dict[str, Any]:
-        config = model.config
-        request = build_request(config, task.problem, task.sample)
+    async def _run_task(self, model: BaseModel, task: Task, services: Services) -> dict[str, Any] | None:
+        """The record of one task, or ``None`` when the budget refused its call."""
+        request = build_request(model.config, task.problem, task.sample)
         started = time.perf_counter()
-        completion: Completion | None = None
-        error: ProviderError | None = None
-        cache_hit = False
-        attempts = 0
-        try:
-            if services.cache is not None:
-                hit = await services.cache.lookup(config, request, task.sample)
-                completion = hit.completion if hit else None
-                cache_hit = hit is not None
-            if completion is None:
-                completion = await services.sender.send(model, request)
-                attempts = completion.attempts
-                if services.cache is not None:
-                    await services.cache.store(config, request, task.sample, completion)
-        except ProviderError as e:
-            error = e
-            attempts = getattr(e, "attempts", 1)
-            # An empty or refused answer is still billed: keep its usage for the record.
-            completion = getattr(e, "completion", None)
-            if e.stops_model:
-                self._stopped[model.name] = f"{type(e).__name__}: {e}"
-                log.error("%s: stopped, no more requests this session: %s", model.name, e)
+        call = await services.caller.call(model, request, purpose="answer", sample=task.sample)
+        if call.refused:
+            self._stop("budget", self.budget.describe())
+            return None
+        if call.error is not None:
+            if call.error.stops_model:
+                self._stopped[model.name] = f"{type(call.error).__name__}: {call.message}"
+                log.error("%s: stopped, no more requests this session: %s", model.name, call.message)
             else:
-                log.warning("%s %s: %s", model.name, task.problem.task_id, e)
-        price = self._price(config, completion)
-        extraction = validation = evaluation = None
-        if completion is not None and error is None:
-            extraction = await services.extract(completion.text, task.problem)
-            validation = validate_code(extraction["code"], task.problem.name)
-            if services.evaluator is not None:
-                result = await services.evaluator.evaluate(task.problem, extraction["code"])
-                evaluation = result.to_dict()
-        record = build_record(
-            task,
-            completion=completion,
-            error=error,
-            extraction=extraction,
-            validation=validation,
-            evaluation=evaluation,
-            execution_time=time.perf_counter() - started,
-            cost=0.0 if cache_hit else price,
-            cache_hit=cache_hit,
-            attempts=attempts,
-        )
-        if cache_hit:
-            record["cost_saved"] = round(price, 8)
-        return record
-
-    @staticmethod
-    def _price(config: Any, completion: Completion | None) -> float:
-        if completion is None:
-            return 0.0
-        if completion.cost is not None:  # the provider's own figure beats our table
-            return float(completion.cost)
-        return config.cost(completion.input_tokens, completion.output_tokens, completion.cached_tokens)
+                log.warning("%s %s: %s", model.name, task.problem.task_id, call.message)
+        scored = await services.scorer.score(call.text, task.problem) if call.ok else None
+        return build_record(task, call, scored, execution_time=time.perf_counter() - started)
 
     # --- stopping ----------------------------------------------------------------------
 
@@ -291,8 +255,13 @@ class CollectionRunner:
 
     # --- reports -----------------------------------------------------------------------
 
+    def _store(self) -> SessionStore:
+        if self.store is None:
+            raise RuntimeError("the session store is opened by run()")
+        return self.store
+
     def _resume_command(self) -> str:
-        command = f"python scripts/resume_collection.py {self.store.session_id}"
+        command = f"python scripts/resume_collection.py {self._store().session_id}"
         if Path(self.settings.output_dir) != Path("generated"):
             command += f" --output-dir {self.settings.output_dir}"
         return command
@@ -304,7 +273,7 @@ class CollectionRunner:
 
     def _summary(self, plan: Plan, tracker: ProgressTracker, end: float | None,
                  digest: SessionDigest, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-        return build_summary(digest, session_id=self.store.session_id, parameters=self.settings.to_dict(),
+        return build_summary(digest, session_id=self._store().session_id, parameters=self.settings.to_dict(),
                              start=tracker.start_time, end=end, total_tasks=plan.total_tasks, extra=extra)
 
     def _finish(self, plan: Plan, store: SessionStore, tracker: ProgressTracker, services: Services) -> RunResult:
@@ -327,7 +296,7 @@ class CollectionRunner:
             total=plan.total_tasks,
             successful=progress["successful_tasks"],
             failed=progress["failed_tasks"],
-            cost=round(self._spent, 6),
+            cost=round(self.budget.spent, 6),
             stop_reason=self._stop_reason,
             stopped_models=dict(self._stopped),
             resume_command=None if tracker.status == "completed" else self._resume_command(),

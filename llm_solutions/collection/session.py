@@ -8,8 +8,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from llm_solutions.collection.records import record_spend
 from llm_solutions.collection.runner import CollectionRunner
-from llm_solutions.collection.settings import CollectionSettings
+from llm_solutions.collection.settings import CollectionSettings, resolve_setting
 from llm_solutions.collection.store import SessionStore, flatten_record, list_session_dirs
 from llm_solutions.errors import SessionError
 
@@ -44,7 +45,8 @@ class SessionInfo:
 
 
 def default_output_dir() -> Path:
-    return Path(os.environ.get("OUTPUT_DIR") or "generated")
+    """Where sessions are: ``OUTPUT_DIR``, the config file, or ``generated``."""
+    return Path(resolve_setting("output_dir"))
 
 
 def session_parameters(store: SessionStore) -> dict[str, Any]:
@@ -72,7 +74,7 @@ def session_info(store: SessionStore) -> SessionInfo:
         seen.add((record["task_id"], record["model"], record.get("sample", 0)))
         successful += bool(record.get("llm_call_success"))
         failed += not record.get("llm_call_success")
-        cost += float(record.get("cost") or 0.0)
+        cost += record_spend(record)
     status = progress.get("status") or ("unknown" if not seen else "interrupted")
     if status == "in_progress" and not _locked(store):
         status = "interrupted"  # its process is gone: it died without saying so
@@ -119,11 +121,11 @@ def resume_runner(
     """
     root = Path(output_dir) if output_dir else default_output_dir()
     store = SessionStore.open(root, session_id)
-    settings = CollectionSettings.from_dict(session_parameters(store))
-    settings.session_id = store.session_id
-    settings.output_dir = str(store.path.parent)
+    stored = CollectionSettings.from_dict(session_parameters(store))
+    changes: dict[str, Any] = {"session_id": store.session_id, "output_dir": str(store.path.parent)}
     if max_cost is not None:
-        settings.max_cost = max_cost
+        changes["max_cost"] = max_cost
+    settings = stored.copy(**changes)
     return CollectionRunner(settings, store=store, retry_failed=retry_failed, show_progress=show_progress,
                             models=models)
 

@@ -1,97 +1,161 @@
-"""Everything that defines a collection run, and so everything a resume must restore."""
+"""Everything that defines a collection run, and so everything a resume must restore.
+
+``CollectionSettings`` is validated whenever it is made, in code or from the command line,
+by the same option table (``OPTIONS``), so a notebook gets the error the command line
+prints.  ``CollectionSettings.load`` applies the one precedence rule of
+``llm_solutions.settings.layers``: defaults < config file < environment < given values.
+Old names keep working: ``batch_size`` is ``checkpoint_every``, ``max_concurrent_per_model``
+is ``model_concurrency`` and ``max_concurrent`` is ``provider_concurrency``, in code, in the
+config file, in stored sessions, and as the ``BATCH_SIZE`` and ``MAX_CONCURRENT_PER_MODEL``
+environment variables.
+"""
 
 from __future__ import annotations
 
-import os
-from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from llm_solutions.errors import ConfigError
+from llm_solutions.settings.layers import ConfigFile, Option, OptionTable
+from llm_solutions.settings.values import names, optional, path, positive, text, whole, yes_no
+
+DEFAULT_OUTPUT_DIR = "generated"
 
 
-def env_int(name: str, default: int) -> int:
-    """An integer from the environment (``.env`` included), or ``default``."""
-    value = os.environ.get(name)
-    if value in (None, ""):
-        return default
-    try:
-        number = int(value)
-    except ValueError:
-        raise ConfigError(f"{name}={value!r} is not a whole number; fix it in the environment or .env") from None
-    if number < 1:
-        raise ConfigError(f"{name}={value!r} must be at least 1")
-    return number
+def _cache_overrides(value: Any) -> dict[str, Any]:
+    # Checked by the cache's own option table; here only the shape.
+    if not isinstance(value, Mapping):
+        raise ValueError("is not a table of cache settings")
+    from llm_solutions.cache.settings import OPTIONS as CACHE_OPTIONS
+
+    checked = {}
+    for key, item in CACHE_OPTIONS.normalise(value, "cache").items():
+        checked[key] = None if item is None else CACHE_OPTIONS.check(key, item)
+    return checked
 
 
-@dataclass
+OPTIONS = OptionTable("collection", [
+    Option("models", names, default=[], flag="--models"),
+    Option("categories", optional(names), flag="--categories"),
+    Option("quick_test", yes_no, default=False, flag="--quick-test"),
+    Option("samples", whole(1), default=1, flag="--samples"),
+    Option("checkpoint_every", whole(1), default=10, env=("CHECKPOINT_EVERY", "BATCH_SIZE"),
+           flag="--checkpoint-every", aliases=("batch_size",)),
+    Option("model_concurrency", whole(1), default=3, env=("MODEL_CONCURRENCY", "MAX_CONCURRENT_PER_MODEL"),
+           flag="--model-concurrency", aliases=("max_concurrent_per_model",)),
+    Option("provider_concurrency", optional(whole(1)), flag="--provider-concurrency", aliases=("max_concurrent",)),
+    Option("dataset_path", optional(path), env=("DATASET_PATH",), flag="--dataset"),
+    Option("skip_invalid", yes_no, default=False, flag="--skip-invalid"),
+    Option("output_dir", text, default=DEFAULT_OUTPUT_DIR, env=("OUTPUT_DIR",), flag="--output-dir"),
+    Option("session_id", optional(text), flag="--session-id"),
+    Option("models_file", optional(path), env=("LLM_SOLUTIONS_MODELS_FILE",), flag="--models-file"),
+    Option("max_cost", optional(positive), flag="--max-cost"),
+    Option("execute", yes_no, default=True, flag="--no-execute"),
+    Option("extraction_model", optional(text), flag="--extraction-model"),
+    Option("rpm", optional(whole(1)), flag="--rpm"),
+    Option("tpm", optional(whole(1)), flag="--tpm"),
+    Option("request_timeout", positive, default=180.0, flag="--request-timeout"),
+    Option("max_attempts", whole(1), default=6, flag="--max-attempts"),
+    Option("cache", _cache_overrides, default={}, flag="--cache-*"),
+])
+
+
+@dataclass(init=False)
 class CollectionSettings:
-    """The parameters of one session.
+    """The parameters of one session, checked when made.
 
     Stored as ``session_parameters`` in ``summary.json`` and ``progress.json`` so that
-    ``resume_collection.py SESSION`` can continue with exactly the same run.
+    ``resume_collection.py SESSION`` continues with exactly the same run.  Keyword
+    arguments only; old names (``batch_size``, ``max_concurrent_per_model``,
+    ``max_concurrent``) are accepted.  An unknown or bad value is a ``ConfigError``.
+
+    * ``checkpoint_every``: records between ``progress.json`` checkpoints;
+    * ``model_concurrency``: requests in flight per model (the run's workers per model);
+    * ``provider_concurrency``: requests in flight per provider and key, replacing the
+      model table's ``max_concurrent`` (``None``: the table's);
+    * ``cache``: response-cache settings given for this run (see ``CacheSettings``).
     """
 
-    models: list[str] = field(default_factory=list)
-    categories: list[str] | None = None
-    quick_test: bool = False
-    samples: int = 1
-    batch_size: int = 10
-    max_concurrent_per_model: int = 3
-    dataset_path: str | None = None
-    skip_invalid: bool = False
-    output_dir: str = "generated"
-    session_id: str | None = None
-    models_file: str | None = None
-    max_cost: float | None = None
-    execute: bool = True
-    extraction_model: str | None = None
-    rpm: int | None = None
-    tpm: int | None = None
-    max_concurrent: int | None = None
-    request_timeout: float = 180.0
-    max_attempts: int = 6
+    models: list[str]
+    categories: list[str] | None
+    quick_test: bool
+    samples: int
+    checkpoint_every: int
+    model_concurrency: int
+    provider_concurrency: int | None
+    dataset_path: str | None
+    skip_invalid: bool
+    output_dir: str
+    session_id: str | None
+    models_file: str | None
+    max_cost: float | None
+    execute: bool
+    extraction_model: str | None
+    rpm: int | None
+    tpm: int | None
+    request_timeout: float
+    max_attempts: int
     cache: dict[str, Any] = field(default_factory=dict)
 
-    @classmethod
-    def from_env(cls, **values: Any) -> CollectionSettings:
-        """Settings with defaults from the environment, then ``values`` where not ``None``."""
-        settings = cls(
-            batch_size=env_int("BATCH_SIZE", 10),
-            max_concurrent_per_model=env_int("MAX_CONCURRENT_PER_MODEL", 3),
-            dataset_path=os.environ.get("DATASET_PATH") or None,
-            output_dir=os.environ.get("OUTPUT_DIR") or "generated",
-            models_file=os.environ.get("LLM_SOLUTIONS_MODELS_FILE") or None,
-        )
-        for key, value in values.items():
-            if value is not None:
-                setattr(settings, key, value)
-        # Absolute, so a resume started from another directory finds the same files.
-        for key in ("dataset_path", "models_file"):
-            if getattr(settings, key):
-                setattr(settings, key, str(Path(getattr(settings, key)).expanduser().resolve()))
-        settings.check()
-        return settings
+    def __init__(self, **values: Any) -> None:
+        given = OPTIONS.normalise(values, "CollectionSettings")
+        for name, default in OPTIONS.defaults().items():
+            setattr(self, name, copy.deepcopy(given.get(name, default)))
+        self.check()
 
     def check(self) -> None:
-        """Reject values that cannot work, naming the option to fix."""
-        for name in ("samples", "batch_size", "max_concurrent_per_model", "max_attempts"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
-        for name in ("rpm", "tpm", "max_concurrent"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
-        if self.max_cost is not None and self.max_cost <= 0:
-            raise ConfigError("--max-cost must be a positive amount of USD")
-        if self.request_timeout <= 0:
-            raise ConfigError("--request-timeout must be positive")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Validate every value as the command line does (after changes made in code too)."""
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if value is None and OPTIONS[item.name].default is None:
+                continue
+            setattr(self, item.name, OPTIONS.check(item.name, value))
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> CollectionSettings:
-        """Settings from stored session parameters; unknown keys (newer versions) are ignored."""
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+    def load(
+        cls,
+        given: Mapping[str, Any] | None = None,
+        *,
+        config: ConfigFile | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> CollectionSettings:
+        """Settings from defaults < config file < environment < ``given`` (e.g. flags).
+
+        ``config`` defaults to the file ``LLM_SOLUTIONS_CONFIG`` names; ``env`` to the real
+        environment.  ``None`` values in ``given`` fall through to the layers below.
+        """
+        if config is None:
+            config = ConfigFile.from_environment(env)
+        if config is not None:
+            from llm_solutions.cache.settings import OPTIONS as CACHE_OPTIONS
+
+            config.check_sections([OPTIONS.section, CACHE_OPTIONS.section])
+        return cls(**OPTIONS.resolve(given, config=config, env=env))
+
+    def copy(self, **changes: Any) -> CollectionSettings:
+        """A checked copy with ``changes`` applied; the original is left as it is."""
+        return CollectionSettings(**{**self.to_dict(), **changes})
+
+    def to_dict(self) -> dict[str, Any]:
+        """The settings as stored in a session's files (current names)."""
+        return {item.name: copy.deepcopy(getattr(self, item.name)) for item in fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CollectionSettings:
+        """Settings from stored session parameters (old names mapped; keys of newer
+        versions ignored, so an old install can still read a newer session)."""
+        known = {k: v for k, v in data.items() if k in OPTIONS}
+        try:
+            return cls(**known)
+        except ConfigError as e:
+            raise ConfigError(f"the session's stored parameters are not valid: {e}") from None
+
+
+def resolve_setting(name: str, given: Any = None, *, env: Mapping[str, str] | None = None) -> Any:
+    """One collection setting by the same rule as ``CollectionSettings.load``: ``given``,
+    else the environment, else the config file, else the default (``--output-dir`` for the
+    session commands, ``--dataset`` for ``check-dataset``)."""
+    config = ConfigFile.from_environment(env)
+    return OPTIONS.resolve({name: given}, config=config, env=env, only=[name])[OPTIONS[name].name]

@@ -22,24 +22,14 @@ import json
 import logging
 import os
 import re
-import signal
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any, Callable, Iterator
+from typing import IO, Any
 
 from llm_solutions.errors import SessionError
 
 log = logging.getLogger(__name__)
-
-# Fault injection for the crash tests: with LLM_SOLUTIONS_FAULT_TORN_WRITE=N the process
-# SIGKILLs itself halfway through writing its Nth record, the worst moment a crash can hit.
-_TORN_WRITE_AT = int(os.environ.get("LLM_SOLUTIONS_FAULT_TORN_WRITE") or 0)
-
-
-def _die_mid_write(handle: IO[str], line: str) -> None:
-    handle.write(line[: len(line) // 2])
-    handle.flush()
-    os.kill(os.getpid(), signal.SIGKILL)
 
 CSV_COLUMNS = [
     "task_id", "model", "category", "complexity", "sample", "llm_call_success", "error_type", "error",
@@ -47,11 +37,6 @@ CSV_COLUMNS = [
     "input_tokens", "output_tokens", "cached_tokens", "cost", "cache_hit", "timestamp", "problem",
     "extracted_solution", "raw_response",
 ]
-
-
-def task_key(task_id: str, model: str, sample: int) -> str:
-    """The id of one unit of work: a problem, asked of a model, for one sample."""
-    return f"{task_id}_{model}_s{sample}"
 
 
 def safe_name(name: str) -> str:
@@ -86,7 +71,6 @@ class SessionStore:
         self.session_id = self.path.name
         self._handles: dict[Path, IO[str]] = {}
         self._lock_handle: IO[str] | None = None
-        self._appended = 0
 
     # --- creation and locking ----------------------------------------------------------
 
@@ -166,11 +150,8 @@ class SessionStore:
             handle = path.open("a", encoding="utf-8")
             self._handles[path] = handle
         line = json.dumps(record, ensure_ascii=False, default=str) + "\n"
-        if _TORN_WRITE_AT and self._appended + 1 == _TORN_WRITE_AT:
-            _die_mid_write(handle, line)
         handle.write(line)
         handle.flush()
-        self._appended += 1
 
     def sync(self) -> None:
         """fsync appended records, so they also survive a power loss, not only a crash."""
@@ -245,7 +226,8 @@ class SessionStore:
         """Move records of failed calls into ``damaged/`` so ``--retry-failed`` can redo them."""
         moved = 0
         for path in self.record_files():
-            keep, failed = [], []
+            keep: list[str] = []
+            failed: list[str] = []
             for line in path.read_text(encoding="utf-8").splitlines(keepends=True):
                 try:
                     ok = json.loads(line).get("llm_call_success", False)

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from llm_solutions.collection.progress import ProgressTracker
+from llm_solutions.collection.records import record_spend
 from llm_solutions.collection.store import SessionStore
 from llm_solutions.evaluation.passk import pass_at_k_summary
 
@@ -37,6 +38,7 @@ class Tally:
     output_tokens: int = 0
     cached_tokens: int = 0
     cost: float = 0.0
+    extraction_cost: float = 0.0
     cache_hits: int = 0
     evaluated: int = 0
     passed_all: int = 0
@@ -56,6 +58,7 @@ class Tally:
         self.output_tokens += int(record.get("output_tokens") or 0)
         self.cached_tokens += int(record.get("cached_tokens") or 0)
         self.cost += float(record.get("cost") or 0.0)
+        self.extraction_cost += record_spend(record) - float(record.get("cost") or 0.0)
         self.cache_hits += bool(record.get("cache_hit"))
         if record.get("tests_total") is not None:
             self.evaluated += 1
@@ -76,6 +79,8 @@ class Tally:
             "cost": round(self.cost, 6),
             "cache_hits": self.cache_hits,
         }
+        if self.extraction_cost:
+            data["extraction_cost"] = round(self.extraction_cost, 6)
         if self.evaluated:
             data["pass_rate"] = _rate(self.passed_all, self.evaluated)
             data["test_pass_rate"] = _rate(self.tests_passed, self.tests_total)
@@ -111,7 +116,7 @@ class SessionDigest:
 
     def pass_at_k(self, model: str, category: str | None = None) -> dict[str, float]:
         results = {
-            task_id: [p for p, _, _ in runs]
+            task_id: [bool(p) for p, _, _ in runs]
             for (m, task_id), runs in self.samples.items()
             if m == model
             and (category is None or self.problems[task_id]["category"] == category)
@@ -137,7 +142,8 @@ def build_summary(
     summaries: dict[str, Any] = {}
     for model in models:
         tally = digest.by_model.get(model, Tally())
-        for field_name in ("input_tokens", "output_tokens", "cached_tokens", "cost", "solutions", "cache_hits"):
+        for field_name in ("input_tokens", "output_tokens", "cached_tokens", "cost", "extraction_cost", "solutions",
+                           "cache_hits"):
             setattr(totals, field_name, getattr(totals, field_name) + getattr(tally, field_name))
         overall = tally.performance()
         overall.update(digest.pass_at_k(model))
@@ -168,6 +174,8 @@ def build_summary(
         "total_output_tokens": totals.output_tokens,
         "total_cached_tokens": totals.cached_tokens,
         "total_cost": round(totals.cost, 6),
+        "total_extraction_cost": round(totals.extraction_cost, 6),
+        "session_spend": round(totals.cost + totals.extraction_cost, 6),
         "models_evaluated": models,
         "categories_included": sorted({c for (_, c) in digest.by_category}) or parameters.get("categories"),
         "session_parameters": parameters,
@@ -230,8 +238,8 @@ def build_comparison(digest: SessionDigest, *, session_id: str, models: list[str
             row[f"{model}_time"] = round(sum(t for _, _, t in runs) / len(runs), 3)
             if len(runs) > 1:
                 row[f"{model}_valid_rate"] = round(sum(v for _, v, _ in runs) / len(runs), 4)
-            outcomes = [p for p, _, _ in runs]
-            if all(p is not None for p in outcomes):
+            if all(p is not None for p, _, _ in runs):
+                outcomes = [bool(p) for p, _, _ in runs]
                 row[f"{model}_passed"] = any(outcomes)
                 if len(runs) > 1:
                     row[f"{model}_pass_rate"] = round(sum(outcomes) / len(outcomes), 4)

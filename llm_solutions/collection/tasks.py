@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
-from llm_solutions.collection.store import task_key
 from llm_solutions.dataset import Problem
 from llm_solutions.models.base import Request
 from llm_solutions.models.config import ModelConfig
+from llm_solutions.models.tokens import prompt_tokens, text_tokens
 from llm_solutions.prompts import render_prompt
 
-# Characters per token for estimates before a request is sent; close enough for English
-# prose and Python for budgeting and rate limiting, which settle on the real usage after.
-CHARS_PER_TOKEN = 4
+# An answer is taken to be about twice the canonical solution (code plus some prose).
+_EXPECTED_ANSWER_FACTOR = 2
+_EXPECTED_PROSE_TOKENS = 60
+
+
+def task_key(task_id: str, model: str, sample: int) -> str:
+    """The id of one unit of work: a problem, asked of a model, for one sample."""
+    return f"{task_id}_{model}_s{sample}"
 
 
 @dataclass(frozen=True)
@@ -67,10 +72,6 @@ def build_request(config: ModelConfig, problem: Problem, sample: int) -> Request
     )
 
 
-def estimate_tokens(text: str) -> int:
-    return max(1, len(text) // CHARS_PER_TOKEN)
-
-
 def estimate_usage(config: ModelConfig, problem: Problem) -> tuple[int, int, int]:
     """(input tokens, expected output tokens, worst-case output tokens) for one request.
 
@@ -78,8 +79,10 @@ def estimate_usage(config: ModelConfig, problem: Problem) -> tuple[int, int, int
     capped by ``max_tokens``; reasoning models think before answering, so theirs is the cap.
     """
     request = build_request(config, problem, 0)
-    prompt = estimate_tokens("".join(m["content"] for m in request.messages))
-    expected = min(2 * estimate_tokens(problem.canonical_solution) + 60, config.max_tokens)
+    prompt = prompt_tokens(request.messages)
+    expected = min(
+        _EXPECTED_ANSWER_FACTOR * text_tokens(problem.canonical_solution) + _EXPECTED_PROSE_TOKENS, config.max_tokens
+    )
     if config.reasoning:
         expected = config.max_tokens
     return prompt, expected, config.max_tokens

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from llm_solutions.errors import DatasetError
 
@@ -108,9 +109,12 @@ class Dataset:
 
 
 def resolve_dataset_path(path: str | os.PathLike[str] | None = None) -> Path:
-    """The dataset directory: ``path``, else ``DATASET_PATH``, else the built-in set."""
-    chosen = path or os.environ.get("DATASET_PATH") or BUILTIN_DATASET
-    return Path(chosen).expanduser()
+    """The dataset directory: ``path``, or the built-in set when ``None``.
+
+    ``DATASET_PATH`` is the settings' business (``CollectionSettings.dataset_path``), so a
+    resumed session never switches to whatever the environment names today.
+    """
+    return Path(path or BUILTIN_DATASET).expanduser()
 
 
 def _parse_tests(value: Any) -> tuple[TestCase, ...]:

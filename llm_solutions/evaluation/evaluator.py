@@ -101,7 +101,7 @@ class Evaluator:
                     TestResult(index=i, status=ERROR, reason=REASON_EMPTY, exc_type="EmptySolution",
                                message="no code was extracted from the answer")
                     for i in range(len(problem.tests))
-                ],  # fmt: skip
+                ],
                 isolation="none",
             )
         self._active += 1

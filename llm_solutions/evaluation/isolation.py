@@ -77,6 +77,7 @@ from llm_solutions.evaluation.mounts import (
     stage_lines,
 )
 from llm_solutions.evaluation.protocol import encode_payload, new_nonce, parse_result
+from llm_solutions.settings import environment
 
 log = logging.getLogger(__name__)
 
@@ -294,7 +295,7 @@ def select_isolation(preferred: str | None = None) -> Isolation:
     with less isolation than asked for.  Probing takes well under a second and is done
     once per process.
     """
-    forced = preferred or os.environ.get(ENV_MODE) or None
+    forced = preferred or environment.read(ENV_MODE)
     if forced is not None:
         if forced not in MODES:
             raise SandboxUnavailableError(

@@ -32,13 +32,18 @@ import re
 import textwrap
 from dataclasses import asdict, dataclass
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llm_solutions.validation import name_usage, parse_code, top_level_names
 
+if TYPE_CHECKING:
+    from llm_solutions.extraction.llm_extractor import LLMExtractionCall
+
 logger = logging.getLogger(__name__)
 
-_REASONING_PAIR = re.compile(r"^[ \t]*<(think|thinking|reasoning)>.*?</\1\s*>", re.IGNORECASE | re.DOTALL | re.MULTILINE)
+_REASONING_PAIR = re.compile(
+    r"^[ \t]*<(think|thinking|reasoning)>.*?</\1\s*>", re.IGNORECASE | re.DOTALL | re.MULTILINE
+)
 _REASONING_OPEN = re.compile(r"^[ \t]*<(?:think|thinking|reasoning)>", re.IGNORECASE | re.MULTILINE)
 _REASONING_CLOSE = re.compile(r"</(?:think|thinking|reasoning)\s*>", re.IGNORECASE)
 
@@ -46,7 +51,9 @@ _FENCE_OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*(?P<in
 _TRIPLE_QUOTE = re.compile(r'"""|\'\'\'')
 _PYTHON_TAG = re.compile(r"^(?:python|py|python3|py3|python3\.\d+|\S+\.py)$")
 
-_CODE_START = re.compile(r"^(?:(?:async[ \t]+)?def[ \t]+\w|class[ \t]+\w|import[ \t]+\w|from[ \t]+[\w.]+[ \t]+import[ \t]|@\w)")
+_CODE_START = re.compile(
+    r"^(?:(?:async[ \t]+)?def[ \t]+\w|class[ \t]+\w|import[ \t]+\w|from[ \t]+[\w.]+[ \t]+import[ \t]|@\w)"
+)
 _CODE_LINE = re.compile(
     r"""^(?:
         (?:async|def|class|import|from|if|elif|else|for|while|try|except|finally|with|return
@@ -81,7 +88,7 @@ class Extraction:
     were joined into ``code``.  ``ambiguous`` means a model-based extractor may do better:
     several equally plausible blocks, nothing that parses, or ``code`` does not define the
     expected name.  ``code`` is ``""`` when nothing was found and carries no trailing
-    newline.
+    newline.  ``llm`` describes the extraction model's call when one was made.
     """
 
     code: str
@@ -90,9 +97,13 @@ class Extraction:
     ambiguous: bool = False
     reasoning_stripped: bool = False
     blocks_used: int = 0
+    llm: LLMExtractionCall | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        if data["llm"] is None:
+            del data["llm"]
+        return data
 
 
 class _Block:
@@ -224,7 +235,7 @@ def _unfenced_runs(lines: list[str]) -> list[_Block]:
     indents = [len(line) - len(line.lstrip(" \t")) for line in lines]
     starts = [bool(_CODE_START.match(text)) for text in stripped]
     in_string = _inside_triple_quotes(lines)
-    code_like = [bool(_CODE_LINE.match(text)) or inside for text, inside in zip(stripped, in_string)]
+    code_like = [bool(_CODE_LINE.match(text)) or inside for text, inside in zip(stripped, in_string, strict=False)]
     run_end: dict[int, int] = {}
     shifted: dict[int, list[str]] = {}
     runs: list[_Block] = []
@@ -247,7 +258,7 @@ def _unfenced_runs(lines: list[str]) -> list[_Block]:
             shifted[indent] = [line[indent:] for line in lines]
         code = _trim_to_parse(shifted[indent][i:end], None)
         block = _Block(code, "unfenced") if code else None
-        if block is None or not block.has_code:
+        if code is None or block is None or not block.has_code:
             failures += 1
             i += 1
             continue
@@ -309,10 +320,7 @@ def _extract(text: str, expected_name: str | None) -> Extraction:
         return Extraction("", "none", found, ambiguous=True, reasoning_stripped=reasoning)
     chosen, ambiguous = _choose(candidates, expected_name)
     code, used = _join(chosen, candidates)
-    if chosen.kind == "unfenced":
-        method = "unfenced"
-    else:
-        method = "fenced" if chosen.terminated else "unterminated_fence"
+    method = "unfenced" if chosen.kind == "unfenced" else "fenced" if chosen.terminated else "unterminated_fence"
     return Extraction(code, method, found, ambiguous, reasoning, used)
 
 

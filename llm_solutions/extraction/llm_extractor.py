@@ -1,39 +1,40 @@
 """Model-based extraction: a cheap model pulls the code out of an answer the rules could not.
 
-The runner calls ``LLMExtractor.extract`` only when ``extract_code`` found nothing or was
-unsure, so most answers cost nothing extra.  The extractor's reply goes through
-``extract_code`` again and is used only when it parses, is at least as good as the rules'
-result, and was copied from the answer rather than written by the extractor: a cheap model
-that "fixes" or invents a solution would credit the answering model with code it did not
-write.  On any failure the rules' result is kept.  Its tokens and cost are counted here,
-apart from the answers' own.
+The scorer calls ``LLMExtractor.extract`` only when ``extract_code`` found nothing or was
+unsure, so most answers cost nothing extra.  The call goes through the session's
+``Caller`` like every model call: it is cached (the same answer is extracted once, in
+collect and in rescore alike), rate limited, retried, priced and counted in the budget.
+The extractor's reply goes through ``extract_code`` again and is used only when it parses,
+is at least as good as the rules' result, and was copied from the answer rather than
+written by the extractor: a cheap model that "fixes" or invents a solution would credit
+the answering model with code it did not write.  On any failure the rules' result is kept.
+Every call is described in the extraction's ``llm`` field (model, outcome, tokens, cost),
+so its spend is in the record of the answer it served.
 
-When the configured extraction model has no API key, the runner uses the rules alone and
-says so once with ``describe_fallback``.
+When the configured extraction model has no API key, the rules are used alone and the
+run says so once with ``describe_fallback``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
+from llm_solutions.calls import Caller, CallResult
 from llm_solutions.dataset import Problem
-from llm_solutions.errors import ProviderError
 from llm_solutions.extraction.code_blocks import (
     Extraction,
     extract_code,
     strip_reasoning,
 )
-from llm_solutions.models.base import BaseModel, Completion, Request
+from llm_solutions.models.base import BaseModel, Request
 from llm_solutions.prompts import render_prompt
 from llm_solutions.validation import parse_code, top_level_names
 
 logger = logging.getLogger(__name__)
-
-Sender = Callable[[BaseModel, Request], Awaitable[Completion]]
-Pricer = Callable[[Completion], float]
 
 _NO_CODE = re.compile(r"[`\s]*NO_CODE[`.\s]*")
 _WHITESPACE = re.compile(r"\s+")
@@ -61,33 +62,45 @@ def _copied_from(code: str, answer: str) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class LLMExtractionCall:
+    """One call to the extraction model, as kept in the record's ``extraction.llm``.
+
+    ``outcome`` is ``used``, ``no_code``, ``rejected: <why>`` or ``failed: <error kind>``.
+    """
+
+    model: str
+    outcome: str
+    cache_hit: bool
+    input_tokens: int
+    output_tokens: int
+    cost: float
+
+    @classmethod
+    def of(cls, result: CallResult, outcome: str) -> LLMExtractionCall:
+        return cls(result.model, outcome, result.cache_hit, result.usage.input_tokens,
+                   result.usage.output_tokens, round(result.cost, 8))
+
+
 def _score(extraction: Extraction, name: str) -> tuple[bool, bool]:
     tree = parse_code(extraction.code) if extraction.code.strip() else None
     return tree is not None, tree is not None and name in top_level_names(tree)
 
 
 class LLMExtractor:
-    """Asks ``model`` for the code in an answer, through the runner's ``send``.
+    """Asks ``model`` for the code in an answer, through ``caller``.
 
-    ``send`` does the rate limiting and retrying (the extractor makes one ``send`` per
-    answer and never retries); ``price`` turns a completion into USD, defaulting to the
-    provider-reported cost or else the model's table prices.  ``max_tokens`` overrides the
-    reply budget, which otherwise grows with the answer's length.
+    The caller does the caching, rate limiting, retrying, pricing and budget.
+    ``max_tokens`` overrides the reply budget, which otherwise grows with the answer's
+    length.
     """
 
-    def __init__(
-        self,
-        model: BaseModel,
-        send: Sender,
-        price: Pricer | None = None,
-        *,
-        max_tokens: int | None = None,
-    ) -> None:
+    def __init__(self, model: BaseModel, caller: Caller, *, max_tokens: int | None = None) -> None:
         self.model = model
-        self.send = send
-        self.price = price
+        self.caller = caller
         self.max_tokens = max_tokens
         self.calls = 0
+        self.cache_hits = 0
         self.input_tokens = 0
         self.output_tokens = 0
         self.cost = 0.0
@@ -102,6 +115,7 @@ class LLMExtractor:
         return {
             "model": self.model.name,
             "calls": self.calls,
+            "cache_hits": self.cache_hits,
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
             "cost": round(self.cost, 8),
@@ -134,58 +148,55 @@ class LLMExtractor:
             metadata={"task_id": problem.task_id, "name": problem.name, "purpose": "extraction"},
         )
 
-    def _account(self, completion: Completion) -> None:
-        self.input_tokens += completion.input_tokens
-        self.output_tokens += completion.output_tokens
-        if self.price is not None:
-            self.cost += self.price(completion)
-        elif completion.cost is not None:
-            self.cost += completion.cost
-        else:
-            self.cost += self.model.config.cost(
-                completion.input_tokens, completion.output_tokens, completion.cached_tokens
-            )
-
     async def extract(self, raw_text: str, problem: Problem, fallback: Extraction) -> Extraction:
         """The extractor model's reading of ``raw_text``, or ``fallback`` when it fails.
 
         Reasoning sections are not sent.  An answer that is empty without them (a model cut
         off while thinking) is not sent at all.  A ``NO_CODE`` reply gives an empty
         extraction with method ``"llm"``.  Provider errors are logged (once per kind) and
-        counted, never raised.
+        counted, never raised.  Whatever happens after a call, the returned extraction's
+        ``llm`` describes it.
         """
         answer, _ = strip_reasoning(raw_text)
         if not answer.strip():
             return fallback
         request = self._request(answer, problem)
         self.calls += 1
-        try:
-            completion = await self.send(self.model, request)
-        except ProviderError as e:
+        # Not gated by the budget: the answer is already paid for, and skipping its
+        # extraction would score it differently from a rescore of the same answer.
+        result = await self.caller.call(self.model, request, purpose="extraction", gated=False)
+        self.cache_hits += result.cache_hit
+        self.input_tokens += result.usage.input_tokens
+        self.output_tokens += result.usage.output_tokens
+        self.cost += result.cost
+        if not result.ok or result.completion is None:
             self.failures += 1
-            self._warn_once(e.kind, f"extraction model {self.model.name} failed ({e}); keeping the rule-based result")
-            return fallback
-        self._account(completion)
+            kind = result.error.kind if result.error is not None else "refused"
+            self._warn_once(kind, f"extraction model {self.model.name} failed ({result.message}); "
+                                  "keeping the rule-based result")
+            return dataclasses.replace(fallback, llm=LLMExtractionCall.of(result, f"failed: {kind}"))
 
-        reply, _ = strip_reasoning(completion.text or "")
+        reply, _ = strip_reasoning(result.completion.text or "")
         if _NO_CODE.fullmatch(reply):
             self.no_code += 1
-            return Extraction("", "llm", fallback.blocks_found, False, fallback.reasoning_stripped, 0)
+            return Extraction("", "llm", fallback.blocks_found, False, fallback.reasoning_stripped, 0,
+                              llm=LLMExtractionCall.of(result, "no_code"))
 
-        result = extract_code(reply, problem.name)
-        parses, defines = _score(result, problem.name)
+        found = extract_code(reply, problem.name)
+        parses, defines = _score(found, problem.name)
         if not parses:
-            return self._reject("unparsable", "its reply has no code that parses", fallback)
-        if not _copied_from(result.code, answer):
-            return self._reject("unfaithful", "its code is not copied from the answer", fallback)
+            return self._reject("unparsable", "its reply has no code that parses", fallback, result)
+        if not _copied_from(found.code, answer):
+            return self._reject("unfaithful", "its code is not copied from the answer", fallback, result)
         if (parses, defines) < _score(fallback, problem.name):
-            return self._reject("worse", "its code is worse than the rule-based result", fallback)
+            return self._reject("worse", "its code is worse than the rule-based result", fallback, result)
         self.used += 1
         return Extraction(
-            result.code, "llm", fallback.blocks_found, not defines, fallback.reasoning_stripped, result.blocks_used
+            found.code, "llm", fallback.blocks_found, not defines, fallback.reasoning_stripped, found.blocks_used,
+            llm=LLMExtractionCall.of(result, "used"),
         )
 
-    def _reject(self, kind: str, reason: str, fallback: Extraction) -> Extraction:
+    def _reject(self, kind: str, reason: str, fallback: Extraction, result: CallResult) -> Extraction:
         self.rejected += 1
         self._warn_once(kind, f"extraction model {self.model.name}: {reason}; keeping the rule-based result")
-        return fallback
+        return dataclasses.replace(fallback, llm=LLMExtractionCall.of(result, f"rejected: {kind}"))

@@ -1,13 +1,12 @@
-"""Per-provider rate limiting and retries: the only place the collector waits.
+"""Per-provider rate limiting and the retry policy, used only by ``llm_solutions.calls.Caller``.
 
-``Sender(pool, policy).send(model, request)`` is what the runner calls; ``LimiterPool``
-holds one adaptive ``ProviderLimiter`` per provider and key; ``RetryPolicy`` bounds retries.
+``LimiterPool`` holds one adaptive ``ProviderLimiter`` per provider and key;
+``RetryPolicy`` decides whether and when a failed request is tried again.
 """
 
 from llm_solutions.limits.pool import LimiterPool
 from llm_solutions.limits.rate_limiter import LimiterSnapshot, Permit, ProviderLimiter
 from llm_solutions.limits.retry import RetryPolicy
-from llm_solutions.limits.sender import Sender, estimate_tokens
 
 __all__ = [
     "LimiterPool",
@@ -15,6 +14,4 @@ __all__ = [
     "Permit",
     "ProviderLimiter",
     "RetryPolicy",
-    "Sender",
-    "estimate_tokens",
 ]

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from llm_solutions.limits.headers import QuotaWindow
+from llm_solutions.headers import QuotaWindow
 
 # A bucket with a stated size counts as nearly empty below this share of it (or below
 # one request, for small buckets).

@@ -5,10 +5,10 @@ that is what providers throttle.  A request goes out only when all of these allo
 
 * a concurrency slot is free (``max_concurrent`` requests in flight);
 * the provider is not paused (after a 429, for as long as the server asked);
-* the token bucket has room for the request's estimated tokens (``estimate_tokens``:
-  prompt characters / 4 plus ``max_tokens``, which is also what OpenAI reserves); after
-  the answer the estimate is settled against the real usage, returning what was not used
-  or charging the excess;
+* the token bucket has room for the request's estimated tokens
+  (``models.tokens.request_tokens``: prompt characters / 4 plus ``max_tokens``, which is
+  also what OpenAI reserves); after the answer the estimate is settled against the real
+  usage, returning what was not used or charging the excess;
 * the request bucket admits it.  Its capacity is about one request, so requests are
   spaced evenly from the very first one: starting with a full minute's worth at once
   would be a burst the provider's per-second enforcement answers with 429s.
@@ -40,8 +40,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from llm_solutions.errors import RateLimitError
+from llm_solutions.headers import lowered, quota_windows, retry_delay
 from llm_solutions.limits.bucket import AdjustableBucket
-from llm_solutions.limits.headers import lowered, quota_windows, retry_delay
 from llm_solutions.limits.quota import QuotaAdvice, advise
 from llm_solutions.models.base import Completion
 

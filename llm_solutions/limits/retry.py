@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from llm_solutions.errors import ProviderError, RateLimitError
-from llm_solutions.limits.headers import lowered, retry_delay
+from llm_solutions.headers import lowered, retry_delay
 
 
 @dataclass

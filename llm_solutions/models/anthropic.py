@@ -25,8 +25,9 @@ from llm_solutions.errors import (
     RequestTimeoutError,
     TransientError,
 )
+from llm_solutions.headers import lowered
 from llm_solutions.models.base import BaseModel, Completion, Request, token_count
-from llm_solutions.models.failures import error_for_status, lower_headers
+from llm_solutions.models.failures import error_for_status
 
 DEFAULT_TIMEOUT = 180.0
 DEFAULT_MAX_CONNECTIONS = 256
@@ -47,6 +48,7 @@ class AnthropicModel(BaseModel):
         *,
         timeout: float | None = None,
         max_connections: int | None = None,
+        **options: Any,
     ) -> anthropic.AsyncAnthropic:
         """An ``AsyncAnthropic`` on the aiohttp transport with SDK retries off."""
         limits = httpx2.Limits(
@@ -110,7 +112,7 @@ class AnthropicModel(BaseModel):
         started = time.perf_counter()
         try:
             raw = await self.client.messages.with_raw_response.create(**kwargs)
-            headers = lower_headers(raw.headers)
+            headers = lowered(raw.headers)
             payload = raw.http_response.json()
         except anthropic.APIStatusError as e:
             raise self.status_error(e) from e
@@ -180,19 +182,20 @@ class AnthropicModel(BaseModel):
         return result
 
     def check_answer(self, result: Completion, payload: dict[str, Any]) -> None:
-        """Refusals and empty answers become errors that still carry the paid-for usage."""
+        """Refusals and empty answers become errors that carry the billed answer (``completion``)."""
         error: ProviderError | None = None
         if result.finish_reason == "refusal":
             details = payload.get("stop_details") or {}
             why = details.get("explanation") or details.get("category") or "refusal"
             error = ContentRefusedError(
-                f"{self.name}: refused: {why}", provider=self.provider, status=200, headers=result.headers
+                f"{self.name}: refused: {why}", provider=self.provider, status=200, headers=result.headers,
+                completion=result,
             )
         elif not result.text.strip():
             why = f" (stop_reason {result.finish_reason})" if result.finish_reason else ""
             error = EmptyResponseError(
-                f"{self.name}: empty answer{why}", provider=self.provider, status=200, headers=result.headers
+                f"{self.name}: empty answer{why}", provider=self.provider, status=200,
+                headers=result.headers, completion=result,
             )
         if error is not None:
-            error.completion = result  # tokens were billed; the runner can still account for them
             raise error

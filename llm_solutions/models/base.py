@@ -1,9 +1,9 @@
 """The model interface: one request in, one ``Completion`` out.
 
 A provider module subclasses ``BaseModel`` and implements ``generate`` (the wire mapping)
-plus ``create_client`` (how to build its SDK client).  Everything else (rate limits,
-retries, caching, cost, storage) lives in the collection runner, so a provider module
-stays small and a new provider is one short file.
+plus ``create_client`` (how to build its SDK client).  Everything else (cache, rate
+limits, retries, cost, budget) lives in ``llm_solutions.calls.Caller``, the one path every
+model call takes, so a provider module stays small and a new provider is one short file.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ class Completion:
     ``text`` is the answer shown to a user; ``reasoning`` holds a reasoning model's thinking
     when the provider returns it separately (kept in the record, never fed to extraction).
     ``cost`` is the provider-reported cost in USD when the provider reports one
-    (OpenRouter); otherwise the runner prices the tokens from the model table.
+    (OpenRouter); otherwise ``ModelConfig.price`` prices the tokens from the model table.
     """
 
     text: str
@@ -75,7 +75,6 @@ class Completion:
     cost: float | None = None
     raw: dict[str, Any] | None = None
     headers: dict[str, str] = field(default_factory=dict)
-    attempts: int = 1  # calls it took, retries included (set by the sender)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -84,6 +83,39 @@ class Completion:
     def from_dict(cls, data: dict[str, Any]) -> Completion:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         return cls(**known)
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Tokens billed, summed over one or more completions (retried attempts included)."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    @classmethod
+    def of(cls, completion: Completion | None) -> Usage:
+        """The usage one completion reports; nothing for ``None``."""
+        if completion is None:
+            return cls()
+        return cls(completion.input_tokens, completion.output_tokens, completion.cached_tokens,
+                   completion.reasoning_tokens)
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.cached_tokens + other.cached_tokens,
+            self.reasoning_tokens + other.reasoning_tokens,
+        )
+
+    @property
+    def total(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
 
 
 def token_count(value: Any) -> int:
@@ -128,8 +160,20 @@ class BaseModel(abc.ABC):
         return str(self.config.model_params.get("api_model", self.config.name))
 
     @classmethod
-    def create_client(cls, api_key: str | None, base_url: str | None, **options: Any) -> Any:
-        """Build the SDK client for one key and base URL; ``None`` for clientless models."""
+    def create_client(
+        cls,
+        api_key: str | None,
+        base_url: str | None,
+        *,
+        timeout: float | None = None,
+        max_connections: int | None = None,
+        **options: Any,
+    ) -> Any:
+        """Build the SDK client for one key and base URL; ``None`` for clientless models.
+
+        ``timeout`` is per request in seconds; ``options`` are the provider's client
+        settings read from the environment by the registry (``ProviderConfig.client_env``).
+        """
         return None
 
     @classmethod

@@ -10,11 +10,13 @@ extended by a models file or by plugins (see ``llm_solutions.models.registry``).
 from __future__ import annotations
 
 import importlib
-import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llm_solutions.errors import ConfigError
+
+if TYPE_CHECKING:
+    from llm_solutions.models.base import Completion
 
 
 @dataclass(frozen=True)
@@ -23,7 +25,10 @@ class ProviderConfig:
 
     ``model_class`` is ``"module:Class"`` so that a provider's SDK is imported only when
     one of its models is used.  ``rpm``/``tpm`` are requests and tokens per minute and
-    ``max_concurrent`` the number of requests in flight, per key.
+    ``max_concurrent`` the number of requests in flight, per key.  ``client_env`` maps SDK
+    client options to the environment variables that set them (OpenAI's organisation and
+    project); ``model_env`` names a variable that replaces every row's wire model id (a
+    local server's loaded model).  The registry reads all of these variables.
     """
 
     name: str
@@ -35,6 +40,8 @@ class ProviderConfig:
     rpm: int = 500
     tpm: int = 200_000
     max_concurrent: int = 16
+    client_env: dict[str, str] = field(default_factory=dict)
+    model_env: str | None = None
     description: str = ""
 
     def load_class(self) -> type:
@@ -48,16 +55,6 @@ class ProviderConfig:
                 f"provider '{self.name}': cannot load model class {self.model_class!r} ({e}); "
                 "check the plugin is installed"
             ) from e
-
-    def api_key(self) -> str | None:
-        """The key from the environment, or ``None``."""
-        return os.environ.get(self.api_key_env) or None if self.api_key_env else None
-
-    def base_url(self) -> str | None:
-        """The base URL: the ``<PROVIDER>_BASE_URL`` override, else the provider default."""
-        if self.base_url_env and os.environ.get(self.base_url_env):
-            return os.environ[self.base_url_env]
-        return self.default_base_url
 
 
 @dataclass(frozen=True)
@@ -92,6 +89,13 @@ class ModelConfig:
     @property
     def max_tokens(self) -> int:
         return int(self.model_params.get("max_tokens", 2048))
+
+    def price(self, completion: Completion) -> float:
+        """USD billed for one completion: the provider's own figure when it reports one
+        (OpenRouter), else its tokens at the table's prices."""
+        if completion.cost is not None:
+            return float(completion.cost)
+        return self.cost(completion.input_tokens, completion.output_tokens, completion.cached_tokens)
 
     def cost(self, input_tokens: int, output_tokens: int, cached_tokens: int = 0) -> float:
         """USD for one call; cached input tokens are billed at the cached price."""

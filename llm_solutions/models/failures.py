@@ -11,7 +11,6 @@ request).  Wording checks live here too, because providers signal "quota gone" a
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,7 +25,8 @@ from llm_solutions.errors import (
     RequestTimeoutError,
     TransientError,
 )
-from llm_solutions.limits.headers import retry_delay
+from llm_solutions.headers import lowered
+from llm_solutions.headers import retry_after as hinted_wait
 
 # A 429 or 402 with this wording means the key has no budget left; waiting will not help.
 _QUOTA_WORDS = re.compile(
@@ -50,43 +50,19 @@ _REFUSAL_WORDS = re.compile(
 )
 
 
-def lower_headers(headers: Mapping[str, Any] | None) -> dict[str, str]:
-    """Response headers as a plain dict with lowercase names (the form ``Completion`` keeps)."""
-    if not headers:
-        return {}
-    items = headers.items() if hasattr(headers, "items") else headers
-    return {str(name).lower(): str(value) for name, value in items}
-
-
-def retry_after_from_headers(headers: Mapping[str, str]) -> float | None:
-    """Seconds to wait per ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date).
-
-    The parsing is the rate limiter's own, so both read a hint the same way.
-    """
-    return retry_delay(lower_headers(headers), time.time(), resets=False)
-
-
-def duration_seconds(text: str | None) -> float | None:
-    """A protobuf ``Duration`` string such as ``"37s"`` or ``"1.5s"`` in seconds."""
-    if not text:
-        return None
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)s\s*", str(text))
-    return float(match.group(1)) if match else None
-
-
 def mentions_quota(text: str | None) -> bool:
     """True when an error message says the key's quota or credit is used up."""
-    return bool(text) and bool(_QUOTA_WORDS.search(text))
+    return text is not None and bool(_QUOTA_WORDS.search(text))
 
 
 def mentions_context_length(text: str | None) -> bool:
     """True when an error message says the prompt does not fit the context window."""
-    return bool(text) and bool(_CONTEXT_WORDS.search(text))
+    return text is not None and bool(_CONTEXT_WORDS.search(text))
 
 
 def mentions_refusal(text: str | None) -> bool:
     """True when an error message says a safety or content filter refused the request."""
-    return bool(text) and bool(_REFUSAL_WORDS.search(text))
+    return text is not None and bool(_REFUSAL_WORDS.search(text))
 
 
 def error_for_status(
@@ -106,8 +82,8 @@ def error_for_status(
     structured error codes; left ``None``, the message wording decides.  ``retry_after``
     overrides the hint read from the headers (Gemini puts it in the body).
     """
-    hdrs = lower_headers(headers)
-    hint = retry_after if retry_after is not None else retry_after_from_headers(hdrs)
+    hdrs = lowered(headers)
+    hint = retry_after if retry_after is not None else hinted_wait(hdrs)
     fields: dict[str, Any] = {"provider": provider, "status": status, "headers": hdrs, "retry_after": hint}
     quota = mentions_quota(message) if quota is None else quota
     if status == 429:

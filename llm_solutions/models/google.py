@@ -10,7 +10,6 @@ off), no rate limiting, no pricing.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from typing import Any, ClassVar
@@ -21,6 +20,7 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
+from llm_solutions.durations import parse_duration
 from llm_solutions.errors import (
     BadRequestError,
     ContentRefusedError,
@@ -29,8 +29,9 @@ from llm_solutions.errors import (
     RequestTimeoutError,
     TransientError,
 )
+from llm_solutions.headers import lowered
 from llm_solutions.models.base import BaseModel, Completion, Request, token_count
-from llm_solutions.models.failures import duration_seconds, error_for_status, lower_headers
+from llm_solutions.models.failures import error_for_status
 
 DEFAULT_TIMEOUT = 180.0
 _REFUSAL_REASONS = {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "IMAGE_SAFETY", "MODEL_ARMOR"}
@@ -60,6 +61,7 @@ class GoogleModel(BaseModel):
         *,
         timeout: float | None = None,
         max_connections: int | None = None,
+        **options: Any,
     ) -> genai.Client:
         """A ``genai.Client`` for the Gemini Developer API.
 
@@ -68,12 +70,12 @@ class GoogleModel(BaseModel):
         ``attempts=1`` turns off both its retry policy and its implicit reconnect-and-resend.
         ``max_connections`` is accepted for a uniform interface; this SDK sizes its own pool.
         """
-        options = types.HttpOptions(
+        http_options = types.HttpOptions(
             base_url=base_url,
             timeout=int((timeout or DEFAULT_TIMEOUT) * 1000),
             retry_options=types.HttpRetryOptions(attempts=1),
         )
-        return genai.Client(vertexai=False, api_key=api_key, http_options=options)
+        return genai.Client(vertexai=False, api_key=api_key, http_options=http_options)
 
     @classmethod
     async def close_client(cls, client: genai.Client) -> None:
@@ -137,7 +139,7 @@ class GoogleModel(BaseModel):
             )
         except genai_errors.APIError as e:
             raise self.status_error(e) from e
-        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as e:
+        except (TimeoutError, aiohttp.ServerTimeoutError) as e:
             raise RequestTimeoutError(f"{self.name}: request timed out", provider=self.provider) from e
         except aiohttp.ClientError as e:
             raise TransientError(f"{self.name}: connection failed: {e}", provider=self.provider) from e
@@ -150,7 +152,7 @@ class GoogleModel(BaseModel):
     def status_error(self, e: genai_errors.APIError) -> ProviderError:
         status = e.code if isinstance(e.code, int) else None
         message = str(e.message or e.status or "request failed")
-        headers = lower_headers(getattr(e.response, "headers", None))
+        headers = lowered(getattr(e.response, "headers", None))
         details = _error_details(e.details)
         retry_after: float | None = None
         quota: bool | None = None
@@ -158,7 +160,7 @@ class GoogleModel(BaseModel):
         for detail in details:
             kind = str(detail.get("@type", ""))
             if kind.endswith("google.rpc.RetryInfo"):
-                retry_after = duration_seconds(detail.get("retryDelay"))
+                retry_after = parse_duration(str(detail.get("retryDelay") or ""))
             elif kind.endswith("google.rpc.QuotaFailure"):
                 ids = [str(v.get("quotaId", "")) for v in detail.get("violations") or [] if isinstance(v, dict)]
                 # Gemini words every 429 as "exceeded your current quota"; only the quota id
@@ -179,7 +181,7 @@ class GoogleModel(BaseModel):
     # --- response ------------------------------------------------------------------------
 
     def completion(self, response: types.GenerateContentResponse, latency: float) -> Completion:
-        headers = lower_headers(response.sdk_http_response.headers if response.sdk_http_response else None)
+        headers = lowered(response.sdk_http_response.headers if response.sdk_http_response else None)
         raw = response.model_dump(mode="json", exclude_none=True, exclude={"sdk_http_response"})
         texts: list[str] = []
         thoughts: list[str] = []
@@ -211,24 +213,24 @@ class GoogleModel(BaseModel):
         return result
 
     def check_answer(self, result: Completion, response: types.GenerateContentResponse) -> None:
-        """Blocked prompts, safety stops and empty answers become errors carrying the usage."""
+        """Blocked prompts, safety stops and empty answers become errors carrying the billed answer."""
         blocked = response.prompt_feedback.block_reason if response.prompt_feedback else None
         error: ProviderError | None = None
         if blocked:
             error = ContentRefusedError(
                 f"{self.name}: prompt blocked: {getattr(blocked, 'value', blocked)}",
-                provider=self.provider, status=200, headers=result.headers,
+                provider=self.provider, status=200, headers=result.headers, completion=result,
             )
         elif not result.text.strip() and result.finish_reason in _REFUSAL_REASONS:
             error = ContentRefusedError(
                 f"{self.name}: answer blocked: {result.finish_reason}",
-                provider=self.provider, status=200, headers=result.headers,
+                provider=self.provider, status=200, headers=result.headers, completion=result,
             )
         elif not result.text.strip():
             why = f" (finish_reason {result.finish_reason})" if result.finish_reason else ""
             error = EmptyResponseError(
-                f"{self.name}: empty answer{why}", provider=self.provider, status=200, headers=result.headers
+                f"{self.name}: empty answer{why}", provider=self.provider, status=200,
+                headers=result.headers, completion=result,
             )
         if error is not None:
-            error.completion = result  # tokens were billed; the runner can still account for them
             raise error

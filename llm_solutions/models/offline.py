@@ -14,6 +14,7 @@ import time
 
 from llm_solutions.errors import BadRequestError
 from llm_solutions.models.base import BaseModel, Completion, Request
+from llm_solutions.models.tokens import prompt_tokens, text_tokens
 
 _OPENINGS = (
     "Here is a solution that satisfies the requirements:",
@@ -29,11 +30,6 @@ _CLOSINGS = (
     "are handled explicitly.",
     "",
 )
-
-
-def _estimate_tokens(text: str) -> int:
-    # Roughly four characters per token for English and code; good enough for a free model.
-    return max(1, len(text) // 4)
 
 
 class OfflineModel(BaseModel):
@@ -55,11 +51,10 @@ class OfflineModel(BaseModel):
         fence = _FENCES[(pick >> 4) % len(_FENCES)]
         closing = _CLOSINGS[(pick >> 8) % len(_CLOSINGS)].format(name=name)
         text = f"{opening}\n\n{fence}\n{solution.strip()}\n```{closing}\n"
-        prompt = "".join(m["content"] for m in request.messages)
         return Completion(
             text=text,
-            input_tokens=_estimate_tokens(prompt),
-            output_tokens=_estimate_tokens(text),
+            input_tokens=prompt_tokens(request.messages),
+            output_tokens=text_tokens(text),
             finish_reason="stop",
             latency=time.perf_counter() - started,
             model=self.api_model,

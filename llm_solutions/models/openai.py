@@ -11,7 +11,6 @@ limiting, no pricing.
 from __future__ import annotations
 
 import json
-import os
 import time
 from typing import Any, ClassVar
 
@@ -26,8 +25,9 @@ from llm_solutions.errors import (
     RequestTimeoutError,
     TransientError,
 )
+from llm_solutions.headers import lowered
 from llm_solutions.models.base import BaseModel, Completion, Request, token_count
-from llm_solutions.models.failures import error_for_status, lower_headers
+from llm_solutions.models.failures import error_for_status
 
 DEFAULT_TIMEOUT = 180.0
 DEFAULT_MAX_CONNECTIONS = 256
@@ -42,14 +42,14 @@ def build_openai_client(
     *,
     timeout: float | None = None,
     max_connections: int | None = None,
-    honour_org: bool = False,
+    organization: str | None = None,
+    project: str | None = None,
     default_headers: dict[str, str] | None = None,
 ) -> openai.AsyncOpenAI:
     """An ``AsyncOpenAI`` on the aiohttp transport with SDK retries off.
 
-    ``api_key`` and ``base_url`` are always passed explicitly so the SDK never reads
-    ``OPENAI_API_KEY``/``OPENAI_BASE_URL`` on behalf of another provider.  Organisation and
-    project ids are kept only when ``honour_org`` (the OpenAI provider itself).
+    Key, base URL, organisation and project are always passed explicitly: the SDK would
+    otherwise read ``OPENAI_*`` variables on behalf of every OpenAI-compatible provider.
     """
     limits = httpx2.Limits(
         max_connections=max_connections or DEFAULT_MAX_CONNECTIONS,
@@ -63,14 +63,11 @@ def build_openai_client(
         timeout=timeout or DEFAULT_TIMEOUT,
         http_client=http_client,
         default_headers=default_headers,
-        organization=os.environ.get("OPENAI_ORG_ID") if honour_org else None,
-        project=os.environ.get("OPENAI_PROJECT_ID") if honour_org else None,
     )
-    if not honour_org:
-        # The SDK fills these from OPENAI_ORG_ID/OPENAI_PROJECT_ID when given None; another
-        # provider must not receive (or reject) OpenAI's organisation headers.
-        client.organization = None
-        client.project = None
+    # Given None, the SDK fills these from OPENAI_ORG_ID/OPENAI_PROJECT_ID; only the OpenAI
+    # provider gets them (from the registry), so another provider never receives them.
+    client.organization = organization
+    client.project = project
     return client
 
 
@@ -91,7 +88,6 @@ class OpenAIChatModel(BaseModel):
     provider: ClassVar[str] = "openai_compatible"
     # Which body field carries the output budget; OpenAI's own API deprecated max_tokens.
     token_param: ClassVar[str] = "max_tokens"
-    honour_org: ClassVar[bool] = False
     default_headers: ClassVar[dict[str, str] | None] = None
 
     @classmethod
@@ -102,14 +98,20 @@ class OpenAIChatModel(BaseModel):
         *,
         timeout: float | None = None,
         max_connections: int | None = None,
+        **options: Any,
     ) -> openai.AsyncOpenAI:
-        """One SDK client per key and base URL; ``timeout`` is per request, in seconds."""
+        """One SDK client per key and base URL; ``timeout`` is per request, in seconds.
+
+        ``options`` may carry ``organization`` and ``project`` (OpenAI's own provider row
+        reads them from ``OPENAI_ORG_ID`` and ``OPENAI_PROJECT_ID``).
+        """
         return build_openai_client(
             api_key,
             base_url,
             timeout=timeout,
             max_connections=max_connections,
-            honour_org=cls.honour_org,
+            organization=options.get("organization"),
+            project=options.get("project"),
             default_headers=cls.default_headers,
         )
 
@@ -151,7 +153,7 @@ class OpenAIChatModel(BaseModel):
         started = time.perf_counter()
         try:
             raw = await self.client.chat.completions.with_raw_response.create(**named, extra_body=body)
-            headers = lower_headers(raw.headers)
+            headers = lowered(raw.headers)
             payload = raw.http_response.json()
         except openai.APIStatusError as e:
             raise self.status_error(e) from e
@@ -232,21 +234,21 @@ class OpenAIChatModel(BaseModel):
         return result
 
     def check_answer(self, result: Completion, message: dict[str, Any]) -> None:
-        """Refusals and empty answers become errors that still carry the paid-for usage."""
+        """Refusals and empty answers become errors that carry the billed answer (``completion``)."""
         refusal = message.get("refusal")
         error: ProviderError | None = None
         if refusal or (result.finish_reason == "content_filter" and not result.text.strip()):
             error = ContentRefusedError(
                 f"{self.name}: refused: {refusal or 'content filter'}",
-                provider=self.provider, status=200, headers=result.headers,
+                provider=self.provider, status=200, headers=result.headers, completion=result,
             )
         elif not result.text.strip():
             why = " (max_tokens reached)" if result.finish_reason == "length" else ""
             error = EmptyResponseError(
-                f"{self.name}: empty answer{why}", provider=self.provider, status=200, headers=result.headers
+                f"{self.name}: empty answer{why}", provider=self.provider, status=200,
+                headers=result.headers, completion=result,
             )
         if error is not None:
-            error.completion = result  # tokens were billed; the runner can still account for them
             raise error
 
 
@@ -255,7 +257,6 @@ class OpenAIModel(OpenAIChatModel):
 
     provider = "openai"
     token_param = "max_completion_tokens"
-    honour_org = True
 
 
 class XAIModel(OpenAIChatModel):
@@ -286,7 +287,7 @@ class OpenRouterModel(OpenAIChatModel):
     """OpenRouter: reasoning as ``reasoning``, the billed cost as ``usage.cost``."""
 
     provider = "openrouter"
-    default_headers = {"X-Title": "llm_solutions"}
+    default_headers: ClassVar[dict[str, str] | None] = {"X-Title": "llm_solutions"}
 
     def body(self, request: Request, model_id: str) -> dict[str, Any]:
         body = super().body(request, model_id)
@@ -300,13 +301,12 @@ class OpenRouterModel(OpenAIChatModel):
 class LocalOpenAIModel(OpenAIChatModel):
     """A local OpenAI-compatible server (vLLM, Ollama, LM Studio, llama.cpp).
 
-    The model id comes from ``OPENAI_COMPATIBLE_MODEL``; when that is unset and the row
-    says ``api_model = "auto"``, the first id the server lists at ``/models`` is used
-    (a server with one loaded model needs no configuration).
+    The model id is the row's ``api_model`` (the registry puts ``OPENAI_COMPATIBLE_MODEL``
+    there); when it is ``"auto"``, the first id the server lists at ``/models`` is used (a
+    server with one loaded model needs no configuration).
     """
 
     provider = "openai_compatible"
-    model_env = "OPENAI_COMPATIBLE_MODEL"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -314,8 +314,8 @@ class LocalOpenAIModel(OpenAIChatModel):
 
     @property
     def api_model(self) -> str:
-        """The id actually requested: the env override, else the listed id once known."""
-        chosen = os.environ.get(self.model_env) or super().api_model
+        """The id actually requested: the row's, or the listed id once known."""
+        chosen = super().api_model
         return self._listed_model if chosen == "auto" and self._listed_model else chosen
 
     async def resolve_model_id(self) -> str:
@@ -335,7 +335,7 @@ class LocalOpenAIModel(OpenAIChatModel):
             if not ids:
                 raise BadRequestError(
                     f"{self.name}: the server at {self.base_url} lists no models; "
-                    f"set {self.model_env}", provider=self.provider,
+                    "set OPENAI_COMPATIBLE_MODEL", provider=self.provider,
                 )
             self._listed_model = ids[0]
         return self._listed_model

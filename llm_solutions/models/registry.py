@@ -2,13 +2,18 @@
 
 The table starts with ``llm_solutions.models.table``; plugins registered under the
 ``llm_solutions.providers`` entry-point group add providers and models; a models file
-(TOML, from ``--models-file`` or ``LLM_SOLUTIONS_MODELS_FILE``) adds or replaces rows
-without code.  A plugin's entry point names a callable returning ``(providers, models)``:
-lists of ``ProviderConfig`` and ``ModelConfig``.
+(TOML, from ``--models-file`` or ``LLM_SOLUTIONS_MODELS_FILE``, resolved by the settings)
+adds or replaces rows without code.  A plugin's entry point names a callable returning
+``(providers, models)``: lists of ``ProviderConfig`` and ``ModelConfig``.
+
+The registry is the one reader of the variables the table names: API keys, base-URL
+overrides, a provider's client options (``client_env``) and wire-id override
+(``model_env``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import logging
 import os
@@ -22,11 +27,11 @@ from llm_solutions.errors import ConfigError
 from llm_solutions.models.base import BaseModel
 from llm_solutions.models.config import ModelConfig, ProviderConfig
 from llm_solutions.models.table import MODELS, PROVIDERS
+from llm_solutions.settings import environment
 
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "llm_solutions.providers"
-MODELS_FILE_ENV = "LLM_SOLUTIONS_MODELS_FILE"
 
 
 @dataclass
@@ -59,7 +64,17 @@ class Registry:
 
     def api_key(self, config: ModelConfig) -> str | None:
         env = self.api_key_env(config)
-        return (os.environ.get(env) or None) if env else None
+        return environment.read(env) if env else None
+
+    def is_set(self, variable: str | None) -> bool:
+        """Whether a variable the table names (a key, a base URL) is set."""
+        return variable is not None and environment.read(variable) is not None
+
+    def client_options(self, config: ModelConfig) -> dict[str, str]:
+        """SDK client options the provider takes from the environment (``client_env``)."""
+        provider = self.provider_of(config)
+        found = {option: environment.read(variable) for option, variable in provider.client_env.items()}
+        return {option: value for option, value in found.items() if value is not None}
 
     def has_key(self, config: ModelConfig) -> bool:
         """True when the model can be called: its key is set, or it needs none."""
@@ -67,7 +82,12 @@ class Registry:
         return self.api_key(config) is not None or not provider.key_required
 
     def base_url(self, config: ModelConfig) -> str | None:
-        return config.base_url or self.provider_of(config).base_url()
+        """The row's base URL, else the ``<PROVIDER>_BASE_URL`` override, else the default."""
+        if config.base_url:
+            return config.base_url
+        provider = self.provider_of(config)
+        override = environment.read(provider.base_url_env) if provider.base_url_env else None
+        return override or provider.default_base_url
 
     def limits(self, config: ModelConfig) -> tuple[int, int, int]:
         """(rpm, tpm, max_concurrent) for the model: its own values, else its provider's."""
@@ -93,7 +113,7 @@ class Registry:
 
 def _rows_from_file(path: Path) -> tuple[list[ProviderConfig], list[ModelConfig]]:
     if not path.exists():
-        raise ConfigError(f"models file {path} does not exist; check --models-file or {MODELS_FILE_ENV}")
+        raise ConfigError(f"models file {path} does not exist; check --models-file or LLM_SOLUTIONS_MODELS_FILE")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:
@@ -126,7 +146,7 @@ def _rows_from_plugins() -> tuple[list[ProviderConfig], list[ModelConfig]]:
         try:
             found = point.load()()
             more_providers, more_models = found
-        except Exception as e:  # a broken plugin must not take the collector down
+        except Exception as e:  # noqa: BLE001 - a broken plugin must not take the collector down
             log.warning("plugin %s could not be loaded: %s", point.name, e)
             continue
         providers.extend(more_providers)
@@ -135,32 +155,43 @@ def _rows_from_plugins() -> tuple[list[ProviderConfig], list[ModelConfig]]:
 
 
 def load_registry(models_file: str | os.PathLike[str] | None = None) -> Registry:
-    """The built-in table, plus plugins, plus the models file (later rows win)."""
+    """The built-in table, plus plugins, plus ``models_file`` (later rows win).
+
+    The models file is only the one passed: settings resolve ``--models-file`` and
+    ``LLM_SOLUTIONS_MODELS_FILE`` (so a resumed session keeps its own, whatever the
+    environment says today).
+    """
     providers = dict(PROVIDERS)
     models = {m.name: m for m in MODELS}
     sources = [_rows_from_plugins()]
-    chosen = models_file or os.environ.get(MODELS_FILE_ENV)
-    if chosen:
-        sources.append(_rows_from_file(Path(chosen).expanduser()))
+    if models_file:
+        sources.append(_rows_from_file(Path(models_file).expanduser()))
     for more_providers, more_models in sources:
         providers.update({p.name: p for p in more_providers})
         models.update({m.name: m for m in more_models})
     registry = Registry(providers=providers, models=models)
-    for config in models.values():
-        registry.provider_of(config)  # every row must name a known provider
+    for name, config in models.items():
+        provider = registry.provider_of(config)  # every row must name a known provider
+        override = environment.read(provider.model_env) if provider.model_env else None
+        if override:
+            # The wire id is part of the cache key and the record, so it is set here, once.
+            params = dict(config.model_params, api_model=override)
+            models[name] = dataclasses.replace(config, model_params=params)
     return registry
 
 
 def build_models(registry: Registry, configs: list[ModelConfig], **client_options: Any) -> list[BaseModel]:
     """Instantiate models, sharing one SDK client per model class, key and base URL."""
-    clients: dict[tuple[type, str | None, str | None], Any] = {}
+    clients: dict[tuple[Any, ...], Any] = {}
     built = []
     for config in configs:
         cls = registry.model_class(config)
         key, url = registry.api_key(config), registry.base_url(config)
-        slot = (cls, key, url)
+        options = registry.client_options(config)
+        slot = (cls, key, url, tuple(sorted(options.items())))
         if slot not in clients:
-            clients[slot] = cls.create_client(key, url, **client_options)
+            settings: dict[str, Any] = {**client_options, **options}
+            clients[slot] = cls.create_client(key, url, **settings)
         built.append(cls(config, api_key=key, base_url=url, client=clients[slot]))
     return built
 

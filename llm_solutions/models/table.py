@@ -34,6 +34,7 @@ PROVIDERS: dict[str, ProviderConfig] = {
             name="openai", model_class=f"{_OPENAI}:OpenAIModel", api_key_env="OPENAI_API_KEY",
             base_url_env="OPENAI_BASE_URL", default_base_url="https://api.openai.com/v1",
             rpm=500, tpm=500_000, max_concurrent=32,
+            client_env={"organization": "OPENAI_ORG_ID", "project": "OPENAI_PROJECT_ID"},
             description="OpenAI chat completions; honours OPENAI_ORG_ID and OPENAI_PROJECT_ID",
         ),
         ProviderConfig(
@@ -81,7 +82,7 @@ PROVIDERS: dict[str, ProviderConfig] = {
             name="openai_compatible", model_class=f"{_OPENAI}:LocalOpenAIModel",
             api_key_env="OPENAI_COMPATIBLE_API_KEY", base_url_env="OPENAI_COMPATIBLE_BASE_URL",
             default_base_url="http://localhost:8000/v1", key_required=False,
-            rpm=100_000, tpm=100_000_000, max_concurrent=8,
+            rpm=100_000, tpm=100_000_000, max_concurrent=8, model_env="OPENAI_COMPATIBLE_MODEL",
             description="a local OpenAI-compatible server (vLLM, Ollama, LM Studio, llama.cpp)",
         ),
     ]
@@ -100,7 +101,8 @@ def _row(
     **params: Any,
 ) -> ModelConfig:
     """One table row; reasoning models default to a larger output budget and no temperature."""
-    model_params: dict[str, Any] = {"api_model": api_model, "max_tokens": max_tokens or (16_384 if reasoning else 4_096)}
+    budget = max_tokens or (16_384 if reasoning else 4_096)
+    model_params: dict[str, Any] = {"api_model": api_model, "max_tokens": budget}
     if not reasoning:
         model_params["temperature"] = 0.0
     model_params.update(params)
@@ -110,8 +112,8 @@ def _row(
     )
 
 
-_ADAPTIVE = {"thinking": "adaptive", "thinking_display": "summarized"}
-_DEEPSEEK_THINKING = {"extra": {"thinking": {"type": "enabled"}}, "reasoning_effort": "high"}
+_ADAPTIVE: dict[str, Any] = {"thinking": "adaptive", "thinking_display": "summarized"}
+_DEEPSEEK_THINKING: dict[str, Any] = {"extra": {"thinking": {"type": "enabled"}}, "reasoning_effort": "high"}
 
 MODELS: list[ModelConfig] = [
     ModelConfig(

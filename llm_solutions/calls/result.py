@@ -1,0 +1,52 @@
+"""What one model call came to: ``CallResult``.
+
+Everything about a call travels here, typed: the answer (or the billed but unusable one),
+the error, how many attempts it took and how long it waited, the tokens and USD of every
+billed attempt, and whether the cache answered.  Nothing is stuck onto exceptions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from llm_solutions.errors import ProviderError
+from llm_solutions.models.base import Completion, Usage
+
+
+@dataclass
+class CallResult:
+    """The outcome of ``Caller.call``.
+
+    * ``completion``: the answer; on an error, the billed but unusable answer when the
+      provider returned one (empty, refused), else ``None``;
+    * ``error``: the provider error that ended the call, or ``None``;
+    * ``refused``: the call was never sent because the session's budget is spent;
+    * ``attempts``: requests sent (0 for a cache hit or a refused call); ``waited``:
+      seconds slept between attempts;
+    * ``usage`` and ``cost``: tokens and USD of every billed attempt (0 on a cache hit);
+    * ``cache_hit`` and ``cost_saved``: the cache answered, saving this many USD;
+    * ``message``: the error as one line for records and logs.
+    """
+
+    model: str
+    purpose: str
+    completion: Completion | None = None
+    error: ProviderError | None = None
+    refused: bool = False
+    attempts: int = 0
+    waited: float = 0.0
+    usage: Usage = field(default_factory=Usage)
+    cost: float = 0.0
+    cache_hit: bool = False
+    cost_saved: float = 0.0
+    message: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when there is a usable answer."""
+        return self.error is None and not self.refused and self.completion is not None
+
+    @property
+    def text(self) -> str:
+        """The usable answer's text, or ``""``."""
+        return self.completion.text if self.ok and self.completion is not None else ""
