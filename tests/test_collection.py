@@ -130,3 +130,18 @@ def test_notebook_api(tmp_path):
     assert len(frame) == 5
     assert {"task_id", "model", "extracted_solution", "is_fully_valid"} <= set(frame.columns)
     assert frame["is_fully_valid"].all()
+
+
+def test_an_unusable_cache_is_refused_before_a_session_folder_exists(tmp_path, capsys):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "out"
+    code = main(["collect", "--models", "offline", "--quick-test", "--no-progress", "--output-dir", str(out),
+                 "--cache-url", f"mysql://someone@127.0.0.1:{port}/db"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "cannot connect to the MySQL cache" in err and err.count("\n") == 1
+    assert not out.exists() or not any(p.is_dir() for p in out.iterdir())

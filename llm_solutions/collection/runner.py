@@ -103,19 +103,25 @@ class CollectionRunner:
     async def run(self) -> RunResult:
         """Collect every task not yet recorded in the session; returns a ``RunResult``."""
         plan = self.plan()
-        settings = self.settings
-        if self.store is None:
-            self.store = SessionStore.create(Path(settings.output_dir), settings.session_id)
-            self.settings = settings.copy(session_id=self.store.session_id)
-        store = self.store
-        store.lock()
+        # The cache connection and the sandbox are checked before a session folder exists,
+        # so a bad cache URL or sandbox setting leaves nothing behind.
+        services = await open_services(self.settings, plan.registry, plan.configs, models=self._given_models,
+                                       budget=self.budget)
         try:
-            return await self._run_locked(plan, store)
+            if self.store is None:
+                self.store = SessionStore.create(Path(self.settings.output_dir), self.settings.session_id)
+                self.settings = self.settings.copy(session_id=self.store.session_id)
+            store = self.store
+            store.lock()
+            try:
+                return await self._run_locked(plan, store, services)
+            finally:
+                store.close()
+                store.unlock()
         finally:
-            store.close()
-            store.unlock()
+            await services.close()
 
-    async def _run_locked(self, plan: Plan, store: SessionStore) -> RunResult:
+    async def _run_locked(self, plan: Plan, store: SessionStore, services: Services) -> RunResult:
         settings = self.settings
         if self.retry_failed:
             moved = store.remove_failed()
@@ -138,8 +144,6 @@ class CollectionRunner:
         pending = plan.total_tasks - len(tracker.completed_keys & wanted)
         log.info("session %s: %d task(s) to run, %d already done", store.session_id, pending,
                  plan.total_tasks - pending)
-        services = await open_services(settings, plan.registry, plan.configs, models=self._given_models,
-                                       budget=self.budget)
         display = ProgressDisplay(total=plan.total_tasks, done=tracker.completed, enabled=self.show_progress,
                                   status=services.limiter_status)
         self._install_signal_handlers()
@@ -168,7 +172,6 @@ class CollectionRunner:
             heartbeat.cancel()
             self._remove_signal_handlers()
             display.close()
-            await services.close()
         return self._finish(plan, store, tracker, services)
 
     async def _worker(self, model: BaseModel, tasks: Iterator[Task], services: Services,
