@@ -7,6 +7,7 @@ rename them.
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -59,7 +60,22 @@ def build_record(task: Task, call: CallResult, scored: Scored | None, *, executi
     return record
 
 
+def record_costs(record: dict[str, Any]) -> tuple[float, float]:
+    """USD a record's task cost the session: (its answer, its extraction-model call)."""
+    extraction = record.get("extraction")
+    llm = extraction.get("llm") if isinstance(extraction, dict) else None
+    extraction_cost = llm.get("cost") if isinstance(llm, dict) else None
+    return _usd(record.get("cost")), _usd(extraction_cost)
+
+
+def _usd(value: Any) -> float:
+    # Records are the user's files too: a hand-edited or damaged amount counts as nothing
+    # rather than stopping a resume.
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return 0.0
+
+
 def record_spend(record: dict[str, Any]) -> float:
-    """USD a record's task cost the session: its answer plus its extraction-model call."""
-    llm = (record.get("extraction") or {}).get("llm") or {}
-    return float(record.get("cost") or 0.0) + float(llm.get("cost") or 0.0)
+    """USD a record's task cost the session, answer and extraction together."""
+    return sum(record_costs(record))

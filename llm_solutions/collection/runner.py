@@ -23,7 +23,7 @@ from llm_solutions.calls import Budget
 from llm_solutions.collection.display import ProgressDisplay
 from llm_solutions.collection.plan import Plan, make_plan
 from llm_solutions.collection.progress import SAVE_EVERY, ProgressTracker
-from llm_solutions.collection.records import build_record, record_spend
+from llm_solutions.collection.records import build_record, record_costs
 from llm_solutions.collection.services import Services, open_services
 from llm_solutions.collection.settings import CollectionSettings
 from llm_solutions.collection.store import SessionStore
@@ -136,7 +136,9 @@ class CollectionRunner:
         )
         wanted = plan.task_keys()
         for record in store.read_records(repair=True):
-            self.budget.add(record_spend(record), "answer")
+            answer_cost, extraction_cost = record_costs(record)
+            self.budget.add(answer_cost, "answer")
+            self.budget.add(extraction_cost, "extraction")
             tracker.add(record, existing=True)
         tracker.save(force=True)
         store.write_json("summary.json", self._summary(plan, tracker, end=None, digest=SessionDigest()))

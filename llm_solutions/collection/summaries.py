@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from llm_solutions.collection.progress import ProgressTracker
-from llm_solutions.collection.records import record_spend
+from llm_solutions.collection.records import record_costs
 from llm_solutions.collection.store import SessionStore
 from llm_solutions.evaluation.passk import pass_at_k_summary
 
@@ -58,7 +58,7 @@ class Tally:
         self.output_tokens += int(record.get("output_tokens") or 0)
         self.cached_tokens += int(record.get("cached_tokens") or 0)
         self.cost += float(record.get("cost") or 0.0)
-        self.extraction_cost += record_spend(record) - float(record.get("cost") or 0.0)
+        self.extraction_cost += record_costs(record)[1]
         self.cache_hits += bool(record.get("cache_hit"))
         if record.get("tests_total") is not None:
             self.evaluated += 1
