@@ -2,7 +2,7 @@
 
 Evaluates every canonical solution of a dataset (the built-in one by default), optionally
 ``--copies N`` times, and prints solutions/second and tests/second with the isolation
-mode.  Also times one trivial test alone, which is the sandbox's fixed cost per process.
+mode.  Also times one trivial test at a time in a warm sandbox, the fixed cost per test.
 
     python benchmarks/bench_evaluation.py [--dataset DIR] [--copies N] [--workers W] [--mode MODE]
 """
@@ -43,7 +43,7 @@ async def bench(problems: list[Problem], copies: int, workers: int | None, mode:
     print(f"isolation mode:        {isolation.mode}")
     print(f"workers:               {evaluator.workers} (cpu_count={os.cpu_count()})")
     print(f"one trivial test:      median {statistics.median(singles) * 1000:.0f} ms, "
-          f"min {min(singles) * 1000:.0f} ms (sandbox start-up, alone)")  # fmt: skip
+          f"min {min(singles) * 1000:.0f} ms (one test in a warm sandbox)")
     print(f"solutions:             {len(results)} ({passed} passed all tests)")
     print(f"tests:                 {tests}")
     print(f"elapsed:               {elapsed:.2f} s")

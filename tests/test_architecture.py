@@ -16,7 +16,7 @@ PACKAGE = ROOT / "llm_solutions"
 # Lower layers never import higher ones (type-only imports aside).  A new package gets a
 # layer here: generation, export and batch sit beside collection, report above export.
 LAYERS = [
-    {"durations"},
+    {"durations", "text"},
     {"headers"},
     {"errors"},
     {"settings"},

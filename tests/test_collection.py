@@ -145,3 +145,29 @@ def test_an_unusable_cache_is_refused_before_a_session_folder_exists(tmp_path, c
     err = capsys.readouterr().err
     assert "cannot connect to the MySQL cache" in err and err.count("\n") == 1
     assert not out.exists() or not any(p.is_dir() for p in out.iterdir())
+
+
+def test_time_limits_are_options_of_collect_evaluate_rescore_and_check_dataset(tmp_path, capsys):
+    import json as jsonlib
+
+    data = tmp_path / "data"
+    data.mkdir()
+    slow = {"task_id": "slow_1", "name": "f", "problem": "Return 1 after a while.", "category": "slow",
+            "complexity": 1, "canonical_solution": "import time\n\ndef f():\n    time.sleep(0.8)\n    return 1\n",
+            "tests": [{"ctx": "", "assertion": "assert f() == 1"}]}
+    (data / "slow.jsonl").write_text(jsonlib.dumps(slow) + "\n")
+    out = tmp_path / "out"
+    assert main(["collect", "--models", "offline", "--dataset", str(data), "--test-timeout", "0.3", "--no-progress",
+                 "--output-dir", str(out), "--session-id", "s"]) == 0
+    [record] = [jsonlib.loads(line) for line in (out / "s" / "offline" / "slow.jsonl").read_text().splitlines()]
+    assert record["evaluation"]["tests"][0]["status"] == "timeout" and not record["passed_all"]
+    assert main(["evaluate", "s", "--output-dir", str(out), "--test-timeout", "5"]) == 0
+    [record] = [jsonlib.loads(line) for line in (out / "s" / "offline" / "slow.jsonl").read_text().splitlines()]
+    assert record["passed_all"]
+    assert main(["rescore", "s", "--output-dir", str(out), "--new-session-id", "r", "--test-timeout", "0.3"]) == 0
+    [record] = [jsonlib.loads(line) for line in (out / "r" / "offline" / "slow.jsonl").read_text().splitlines()]
+    assert record["evaluation"]["tests"][0]["status"] == "timeout"
+    capsys.readouterr()
+    assert main(["check-dataset", "--dataset", str(data), "--test-timeout", "0.3"]) == 1
+    assert "slow_1: test 0: timeout" in capsys.readouterr().out
+    assert main(["check-dataset", "--dataset", str(data), "--test-timeout", "0"]) == 2

@@ -32,6 +32,7 @@ from llm_solutions.cache.key import cache_key
 from llm_solutions.cache.settings import CacheSettings
 from llm_solutions.models.base import Completion, Request
 from llm_solutions.models.config import ModelConfig
+from llm_solutions.text import escape_surrogates
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +103,8 @@ def encode_completion(completion: Completion, with_raw: bool) -> str:
     data = {f.name: getattr(completion, f.name) for f in fields(Completion) if f.name not in _NOT_STORED}
     if not with_raw:
         data["raw"] = None
-    return json.dumps(data, ensure_ascii=False, default=_jsonable)
+    # Lone surrogates in an answer are escaped, so every backend can store the payload.
+    return escape_surrogates(json.dumps(data, ensure_ascii=False, default=_jsonable))
 
 
 def decode_completion(payload: str) -> Completion:

@@ -15,6 +15,7 @@ import sys
 
 from llm_solutions.errors import UserError
 from llm_solutions.settings import environment
+from llm_solutions.text import visible
 
 # name -> (module, one-line help); modules are imported only when their command runs.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser(argv).parse_args(argv)
         return int(args._run(args) or 0)
     except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {visible(str(e))}", file=sys.stderr)
         return EXIT_USER_ERROR
     except BrokenPipeError:
         # The reader went away (``... | head``): not an error worth a message.  Point stdout
@@ -66,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:
         # Disk full, permissions, a vanished folder: the records written so far are safe.
         logging.getLogger("llm_solutions").debug("I/O error", exc_info=True)
-        print(f"error: {e}; fix it and resume the session (resume_collection.py --list-sessions)", file=sys.stderr)
+        print(f"error: {visible(str(e))}; fix it and resume the session (resume_collection.py --list-sessions)",
+              file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -18,6 +18,7 @@ from llm_solutions.errors import ConfigError
 from llm_solutions.evaluation.evaluator import Evaluator
 from llm_solutions.evaluation.results import PASSED, SolutionEvaluation
 from llm_solutions.evaluation.sandbox import SandboxLimits
+from llm_solutions.text import visible
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,8 +27,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="dataset folder of *.jsonl files (default: DATASET_PATH or built-in)")
     parser.add_argument("--categories", nargs="+", metavar="CATEGORY", help="check only these categories")
     parser.add_argument("--skip-invalid", action="store_true", help="leave out malformed lines instead of stopping")
-    parser.add_argument("--workers", type=int, default=None, help="test processes at a time (default: CPU count)")
-    parser.add_argument("--timeout", type=float, default=10.0, help="seconds per test (default: 10)")
+    parser.add_argument("--workers", type=int, default=None, help="tests at a time (default: CPU count)")
+    parser.add_argument("--test-timeout", "--timeout", dest="test_timeout", type=float, default=10.0, metavar="S",
+                        help="wall seconds one test may run (default: 10)")
+    parser.add_argument("--solution-timeout", type=float, default=None, metavar="S",
+                        help="wall seconds all tests of one solution may take "
+                        "(default: 60, or the test timeout if longer)")
 
 
 async def check_problems(
@@ -46,7 +51,7 @@ async def check_problems(
 def failure_lines(evaluation: SolutionEvaluation) -> list[str]:
     """One ``task_id: test i: status: message`` line per test that did not pass."""
     return [
-        f"{evaluation.task_id}: test {test.index}: {test.summary()}"
+        visible(f"{evaluation.task_id}: test {test.index}: {test.summary()}")
         for test in evaluation.tests
         if test.status != PASSED
     ]
@@ -56,13 +61,15 @@ def run(args: argparse.Namespace) -> int:
     """Check the dataset; 0 when every canonical solution passes, 1 otherwise."""
     if args.workers is not None and args.workers < 1:
         raise ConfigError(f"--workers must be at least 1 (got {args.workers})")
-    if args.timeout <= 0:
-        raise ConfigError(f"--timeout must be positive (got {args.timeout:g})")
+    for flag, value in (("--test-timeout", args.test_timeout), ("--solution-timeout", args.solution_timeout)):
+        if value is not None and not value > 0:
+            raise ConfigError(f"{flag} must be a positive number of seconds (got {value:g})")
     dataset = load_dataset(resolve_setting("dataset_path", args.dataset), skip_invalid=args.skip_invalid)
     for line in dataset.skipped:
         print(f"skipped: {line}", file=sys.stderr)
     problems = dataset.select(categories=args.categories)
-    limits = SandboxLimits(test_timeout=args.timeout, solution_timeout=max(60.0, args.timeout))
+    limits = SandboxLimits(test_timeout=args.test_timeout,
+                           solution_timeout=args.solution_timeout or max(60.0, args.test_timeout))
     started = time.monotonic()
     evaluations, mode = asyncio.run(check_problems(problems, args.workers, limits))
     failed = 0

@@ -6,7 +6,7 @@ import argparse
 import logging
 from typing import Any
 
-from llm_solutions.cli.flags import add_cache_arguments, add_log_arguments, cache_overrides
+from llm_solutions.cli.flags import add_cache_arguments, add_log_arguments, add_timeout_arguments, cache_overrides
 from llm_solutions.cli.output import configure_logging, print_result
 from llm_solutions.collection.plan import Plan, make_plan
 from llm_solutions.collection.runner import run_collection
@@ -51,6 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     speed.add_argument("--tpm", type=int, metavar="N", help="tokens per minute per provider (overrides the table)")
     speed.add_argument("--request-timeout", type=float, metavar="S", help="seconds before a request is abandoned (180)")
     speed.add_argument("--max-attempts", type=int, metavar="N", help="attempts per task for retryable errors (6)")
+    add_timeout_arguments(speed)
     speed.add_argument("--max-cost", type=float, metavar="USD",
                        help="stop sending new requests once the session's spend reaches this")
 
@@ -141,6 +142,8 @@ def given_settings(args: argparse.Namespace) -> dict[str, Any]:
         "tpm": args.tpm,
         "request_timeout": args.request_timeout,
         "max_attempts": args.max_attempts,
+        "test_timeout": args.test_timeout,
+        "solution_timeout": args.solution_timeout,
         "cache": cache_overrides(args) or None,
     }
 

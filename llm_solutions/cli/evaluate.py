@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from llm_solutions.cli.flags import add_log_arguments, add_sessions_dir_argument
+from llm_solutions.cli.flags import add_log_arguments, add_sessions_dir_argument, add_timeout_arguments
 from llm_solutions.cli.output import configure_logging
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("session", metavar="SESSION", help="session id (folder name) or path")
     add_sessions_dir_argument(parser)
+    add_timeout_arguments(parser)
     add_log_arguments(parser, log_file=False)
 
 
@@ -19,6 +20,7 @@ def run(args: argparse.Namespace) -> int:
     from llm_solutions.collection.rescoring import evaluate_session
 
     configure_logging(args.log_level)
-    path = asyncio.run(evaluate_session(args.session, args.output_dir))
+    path = asyncio.run(evaluate_session(args.session, args.output_dir, test_timeout=args.test_timeout,
+                                        solution_timeout=args.solution_timeout))
     print(f"evaluated: {path} (see summary.json for pass rates and pass@k)")
     return 0

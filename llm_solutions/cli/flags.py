@@ -64,6 +64,14 @@ def add_log_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup,
         parser.add_argument("--log-file", metavar="FILE", help="also write the log to FILE")
 
 
+def add_timeout_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--test-timeout`` and ``--solution-timeout``: the sandbox's time limits."""
+    parser.add_argument("--test-timeout", type=float, metavar="S",
+                        help="wall seconds one test may run in the sandbox (default 10)")
+    parser.add_argument("--solution-timeout", type=float, metavar="S",
+                        help="wall seconds all tests of one solution may take together (default 60)")
+
+
 def add_sessions_dir_argument(parser: argparse.ArgumentParser) -> None:
     """``--output-dir`` for commands that work on existing sessions."""
     parser.add_argument("--output-dir", metavar="DIR", help="where sessions are (default OUTPUT_DIR or generated)")

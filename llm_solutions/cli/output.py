@@ -8,6 +8,7 @@ from pathlib import Path
 
 from llm_solutions.collection.runner import RunResult
 from llm_solutions.collection.store import read_json
+from llm_solutions.text import visible
 
 
 class _StderrHandler(logging.StreamHandler):
@@ -22,19 +23,24 @@ class _StderrHandler(logging.StreamHandler):
         pass
 
 
+class _VisibleFormatter(logging.Formatter):
+    """Log lines with control characters spelled out: messages quote provider errors and
+    test output, which must not be able to restyle the terminal or fake a line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return visible(super().format(record))
+
+
 def configure_logging(level: str = "INFO", log_file: str | None = None) -> None:
     """Log to stderr (and to ``log_file``); the SDKs' own chatter stays at WARNING."""
     handlers: list[logging.Handler] = [_StderrHandler()]
     if log_file:
         Path(log_file).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-        handlers=handlers,
-        force=True,
-    )
+        handlers.append(logging.FileHandler(log_file, encoding="utf-8", errors="backslashreplace"))
+    formatter = _VisibleFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    for handler in handlers:
+        handler.setFormatter(formatter)
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), handlers=handlers, force=True)
     for noisy in ("httpx", "httpx2", "openai", "anthropic", "google_genai", "aiohttp"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
 
@@ -51,7 +57,7 @@ def print_result(result: RunResult) -> None:
         print(f"  {model}: {perf.get('solutions', 0)} answers, valid code {perf.get('full_validity_rate', 0):.1f}%"
               f"{tests}, ${perf.get('cost', 0):.4f}")
     for model, reason in result.stopped_models.items():
-        print(f"model {model} was stopped: {reason}")
+        print(visible(f"model {model} was stopped: {reason}"))
     if result.resume_command:
         extra = " --retry-failed" if result.stopped_models else ""
         print(f"resume with: {result.resume_command}{extra}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from llm_solutions.cli.flags import add_log_arguments, add_sessions_dir_argument
+from llm_solutions.cli.flags import add_log_arguments, add_sessions_dir_argument, add_timeout_arguments
 from llm_solutions.cli.output import configure_logging
 
 
@@ -18,6 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-extraction-model", dest="extraction_model", action="store_false",
                         help="extract with the rules alone even if the session used an extraction model "
                         "(guarantees zero API calls)")
+    add_timeout_arguments(parser)
     add_log_arguments(parser, log_file=False)
 
 
@@ -27,7 +28,8 @@ def run(args: argparse.Namespace) -> int:
 
     configure_logging(args.log_level)
     path = asyncio.run(rescore_session(args.session, args.output_dir, execute=args.execute,
-                                       new_session_id=args.new_session_id, extraction_model=args.extraction_model))
+                                       new_session_id=args.new_session_id, extraction_model=args.extraction_model,
+                                       test_timeout=args.test_timeout, solution_timeout=args.solution_timeout))
     metadata = (read_json(path / "summary.json") or {}).get("collection_metadata") or {}
     calls = int(metadata.get("api_calls") or 0)
     spent = float(metadata.get("session_spend") or 0.0)

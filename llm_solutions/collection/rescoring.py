@@ -13,7 +13,6 @@ an extraction call (``--no-extraction-model`` uses the rules alone and calls not
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from pathlib import Path
@@ -24,7 +23,7 @@ from llm_solutions.collection.progress import ProgressTracker
 from llm_solutions.collection.services import open_services
 from llm_solutions.collection.session import default_output_dir, session_parameters
 from llm_solutions.collection.settings import CollectionSettings
-from llm_solutions.collection.store import SessionStore
+from llm_solutions.collection.store import SessionStore, record_line
 from llm_solutions.collection.summaries import write_reports
 from llm_solutions.dataset import BUILTIN_DATASET, Problem, load_dataset
 from llm_solutions.evaluation.evaluator import Evaluator
@@ -35,6 +34,12 @@ from llm_solutions.scoring import Scorer, evaluation_fields
 from llm_solutions.validation import validate_code
 
 log = logging.getLogger(__name__)
+
+
+def _with_timeouts(settings: CollectionSettings, test: float | None, solution: float | None) -> CollectionSettings:
+    changes = {name: value for name, value in (("test_timeout", test), ("solution_timeout", solution))
+               if value is not None}
+    return settings.copy(**changes) if changes else settings
 
 
 def _problems(settings: CollectionSettings) -> dict[str, Problem]:
@@ -92,23 +97,23 @@ async def _process(store: SessionStore, target: SessionStore, problems: dict[str
         out = target.records_file(records[0]["model"], records[0]["category"]) if records else None
         if out is not None:
             out.parent.mkdir(parents=True, exist_ok=True)
-            target.rewrite(out, [_line(r) for r in records])
+            target.rewrite(out, [record_line(r) for r in records])
     tracker.total_tasks = max(tracker.total_tasks, tracker.completed)
     tracker.status = previous.get("status") or "completed"
     return tracker
 
 
-def _line(record: dict[str, Any]) -> str:
-    return json.dumps(record, ensure_ascii=False, default=str) + "\n"
+async def evaluate_session(session: str, output_dir: str | Path | None = None, *,
+                           test_timeout: float | None = None, solution_timeout: float | None = None) -> Path:
+    """Run the tests against every solution of a session and store the outcomes in it.
 
-
-async def evaluate_session(session: str, output_dir: str | Path | None = None) -> Path:
-    """Run the tests against every solution of a session and store the outcomes in it."""
+    The time limits default to the session's own (``--test-timeout``, ``--solution-timeout``).
+    """
     store = SessionStore.open(Path(output_dir) if output_dir else default_output_dir(), session)
+    settings = _with_timeouts(CollectionSettings.from_dict(session_parameters(store)), test_timeout, solution_timeout)
     store.lock()
-    evaluator = Evaluator()
+    evaluator = Evaluator(limits=settings.sandbox_limits())
     try:
-        settings = CollectionSettings.from_dict(session_parameters(store))
         tracker = await _process(store, store, _problems(settings), Scorer(evaluator=evaluator),
                                  rescore=False, source_id=None)
         write_reports(store, tracker, parameters=settings.copy(execute=True).to_dict(),
@@ -126,6 +131,8 @@ async def rescore_session(
     execute: bool = True,
     new_session_id: str | None = None,
     extraction_model: bool = True,
+    test_timeout: float | None = None,
+    solution_timeout: float | None = None,
 ) -> Path:
     """Score a session's answers again into a new session; returns its folder.
 
@@ -136,7 +143,7 @@ async def rescore_session(
     """
     root = Path(output_dir) if output_dir else default_output_dir()
     source = SessionStore.open(root, session)
-    stored = CollectionSettings.from_dict(session_parameters(source))
+    stored = _with_timeouts(CollectionSettings.from_dict(session_parameters(source)), test_timeout, solution_timeout)
     settings = stored.copy(
         execute=execute,
         extraction_model=stored.extraction_model if extraction_model else None,

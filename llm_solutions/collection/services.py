@@ -78,7 +78,7 @@ async def open_services(
         caller.cache = await open_cache(cache_settings(settings.cache, output_dir=settings.output_dir))
         if settings.execute:
             services.isolation = describe_isolation()
-            services.evaluator = Evaluator()
+            services.evaluator = Evaluator(limits=settings.sandbox_limits())
         services.scorer = Scorer(evaluator=services.evaluator, extractor=_open_extractor(settings, registry, services))
     except BaseException:
         await services.close()

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from llm_solutions.errors import ConfigError
+from llm_solutions.evaluation.sandbox import SandboxLimits
 from llm_solutions.settings.layers import ConfigFile, Option, OptionTable
 from llm_solutions.settings.values import names, optional, path, positive, text, whole, yes_no
 
@@ -58,6 +59,8 @@ OPTIONS = OptionTable("collection", [
     Option("tpm", optional(whole(1)), flag="--tpm"),
     Option("request_timeout", positive, default=180.0, flag="--request-timeout"),
     Option("max_attempts", whole(1), default=6, flag="--max-attempts"),
+    Option("test_timeout", positive, default=10.0, flag="--test-timeout"),
+    Option("solution_timeout", positive, default=60.0, flag="--solution-timeout"),
     Option("cache", _cache_overrides, default={}, flag="--cache-*"),
 ])
 
@@ -75,6 +78,8 @@ class CollectionSettings:
     * ``model_concurrency``: requests in flight per model (the run's workers per model);
     * ``provider_concurrency``: requests in flight per provider and key, replacing the
       model table's ``max_concurrent`` (``None``: the table's);
+    * ``test_timeout``/``solution_timeout``: wall seconds one test, and all tests of one
+      solution together, may take in the sandbox;
     * ``cache``: response-cache settings given for this run (see ``CacheSettings``).
     """
 
@@ -97,6 +102,8 @@ class CollectionSettings:
     tpm: int | None
     request_timeout: float
     max_attempts: int
+    test_timeout: float
+    solution_timeout: float
     cache: dict[str, Any] = field(default_factory=dict)
 
     def __init__(self, **values: Any) -> None:
@@ -137,6 +144,10 @@ class CollectionSettings:
     def copy(self, **changes: Any) -> CollectionSettings:
         """A checked copy with ``changes`` applied; the original is left as it is."""
         return CollectionSettings(**{**self.to_dict(), **changes})
+
+    def sandbox_limits(self) -> SandboxLimits:
+        """The sandbox limits these settings ask for."""
+        return SandboxLimits(test_timeout=self.test_timeout, solution_timeout=self.solution_timeout)
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as stored in a session's files (current names)."""

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from llm_solutions.errors import SessionError
+from llm_solutions.text import json_text
 
 log = logging.getLogger(__name__)
 
@@ -44,15 +45,24 @@ def safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "_"
 
 
+def record_line(record: dict[str, Any]) -> str:
+    """One record as the JSONL line stored for it (any text, lone surrogates included)."""
+    return json_text(record) + "\n"
+
+
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON so that readers see the old file or the new one, never half of one."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2, ensure_ascii=False, default=str)
-        handle.write("\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    try:
+        with tmp.open("w", encoding="utf-8") as handle:
+            handle.write(json_text(data, indent=2))
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        # A write that failed (disk full) must not leave its temp file behind.
+        tmp.unlink(missing_ok=True)
 
 
 def read_json(path: Path) -> Any | None:
@@ -149,8 +159,7 @@ class SessionStore:
             path.parent.mkdir(parents=True, exist_ok=True)
             handle = path.open("a", encoding="utf-8")
             self._handles[path] = handle
-        line = json.dumps(record, ensure_ascii=False, default=str) + "\n"
-        handle.write(line)
+        handle.write(record_line(record))
         handle.flush()
 
     def sync(self) -> None:
@@ -263,7 +272,8 @@ class SessionStore:
         for path in self.record_files():
             out = path.with_suffix(".csv")
             tmp = out.with_name(f".{out.name}.tmp")
-            with tmp.open("w", encoding="utf-8", newline="") as handle:
+            # A lone surrogate in an answer becomes the text \udXXX rather than an error.
+            with tmp.open("w", encoding="utf-8", errors="backslashreplace", newline="") as handle:
                 writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS, extrasaction="ignore")
                 writer.writeheader()
                 for record in self.read_records_file(path):

@@ -37,12 +37,18 @@ REQUIRED_FIELDS: dict[str, type | tuple[type, ...]] = {
 
 @dataclass(frozen=True)
 class TestCase:
-    """One test: ``ctx`` is run after the solution, then ``assertion``."""
+    """One test: ``ctx`` is run after the solution, then ``assertion``.
+
+    ``strict`` (the default) fails an assertion that passes only because an object of the
+    solution's own class says it equals a value of another type; a test that means to
+    compare such objects with builtin values says ``"strict": false``.
+    """
 
     __test__ = False  # not a pytest class
 
     ctx: str
     assertion: str
+    strict: bool = True
 
 
 @dataclass(frozen=True)
@@ -132,7 +138,10 @@ def _parse_tests(value: Any) -> tuple[TestCase, ...]:
         ctx = item.get("ctx", "")
         if not isinstance(ctx, str):
             raise ValueError(f"test {i}: 'ctx' must be a string")
-        cases.append(TestCase(ctx=ctx, assertion=item["assertion"]))
+        strict = item.get("strict", True)
+        if not isinstance(strict, bool):
+            raise ValueError(f"test {i}: 'strict' must be true or false")
+        cases.append(TestCase(ctx=ctx, assertion=item["assertion"], strict=strict))
     return tuple(cases)
 
 
@@ -179,11 +188,16 @@ def load_dataset(path: str | os.PathLike[str] | None = None, *, skip_invalid: bo
     bad: list[str] = []
     seen: dict[str, str] = {}
     for file in files:
-        with file.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
+        with file.open("rb") as handle:
+            for number, raw in enumerate(handle, start=1):
+                where = f"{file}:{number}"
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    bad.append(f"{where}: not UTF-8 text (byte {e.start + 1}); save the file as UTF-8 JSON lines")
+                    continue
                 if not line.strip():
                     continue
-                where = f"{file}:{number}"
                 try:
                     problem = parse_problem(json.loads(line), source=where)
                 except json.JSONDecodeError as e:

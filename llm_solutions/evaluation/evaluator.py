@@ -1,12 +1,11 @@
-"""Evaluate solutions: every test of a problem in its own sandboxed process.
+"""Evaluate solutions: every test of a problem in a fresh process of a warm sandbox.
 
 ``Evaluator.evaluate(problem, code)`` is safe to call from many tasks at once while
-collection goes on.  Each test is an asyncio subprocess and at most ``workers`` of them
-run at a time (a semaphore); the event loop only waits on pipes and exit statuses.  We
-use asyncio subprocesses rather than a ``ProcessPoolExecutor`` because the work already
-happens in a separate, sandboxed process per test: a pool of Python workers would only
-add a second hop (and pickling) in front of the same ``exec``, and a worker blocked on a
-hung child could not be freed without the same process-group kill we do here anyway.
+collection goes on.  The evaluator keeps up to ``workers`` sandboxes (long-lived test
+servers, ``sandbox.py``), started on first use and reused; each runs one test at a time,
+in a process forked for that test alone, so no state passes from one test to the next
+while the cost of starting an interpreter in a new sandbox is paid once per worker, not
+once per test.  The event loop only waits on pipes.
 
 A solution's tests run one after another so that ``SandboxLimits.solution_timeout`` is a
 plain sum of their durations; different solutions run in parallel.
@@ -33,7 +32,7 @@ from llm_solutions.evaluation.results import (
     SolutionEvaluation,
     TestResult,
 )
-from llm_solutions.evaluation.sandbox import SandboxLimits, run_test
+from llm_solutions.evaluation.sandbox import Sandbox, SandboxLimits, SandboxLost, lost_result
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +41,7 @@ _MIN_TEST_TIME = 0.05
 
 
 class Evaluator:
-    """Runs problems' tests against solutions in the sandbox, ``workers`` processes at a time.
+    """Runs problems' tests against solutions in sandboxes, ``workers`` tests at a time.
 
     ``isolation`` forces a mode (see ``isolation.MODES``); by default the strongest mode
     that works on this machine is probed once and used.  Call ``close()`` when done.
@@ -59,11 +58,13 @@ class Evaluator:
         self._preferred = isolation
         self._isolation: Isolation | None = None
         self._setup_lock = asyncio.Lock()
+        self._idle: asyncio.Queue[Sandbox] = asyncio.Queue()
         self._slots = asyncio.Semaphore(self.workers)
+        self._all: set[Sandbox] = set()
         self._workroot: Path | None = None
         self._active = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._quiet = asyncio.Event()
+        self._quiet.set()
         self._closed = False
 
     async def isolation(self) -> Isolation:
@@ -74,7 +75,7 @@ class Evaluator:
                     isolation = await asyncio.to_thread(select_isolation, self._preferred)
                     if isolation.uses_host_workdir:
                         self._workroot = Path(tempfile.mkdtemp(prefix="llm-solutions-sandbox-"))
-                        # Traversable by the unprivileged test user; each test's own
+                        # Traversable by the unprivileged test user; each sandbox's own
                         # directory below it is private.
                         self._workroot.chmod(0o711)
                     self._isolation = isolation
@@ -86,8 +87,44 @@ class Evaluator:
 
     @property
     def workroot(self) -> Path | None:
-        """Where per-test working directories are made (``None`` in the bwrap mode)."""
+        """Where the sandboxes' working directories are made (``None`` in the bwrap mode)."""
         return self._workroot
+
+    async def _sandbox(self) -> Sandbox:
+        """An idle sandbox, started now if there is none (the caller holds a slot)."""
+        while not self._idle.empty():
+            sandbox = self._idle.get_nowait()
+            if sandbox.alive:
+                return sandbox
+            await self._retire(sandbox)
+        sandbox = Sandbox(await self.isolation(), self.limits, self._workroot)
+        await sandbox.start()
+        self._all.add(sandbox)
+        return sandbox
+
+    async def _retire(self, sandbox: Sandbox) -> None:
+        self._all.discard(sandbox)
+        await sandbox.close()
+
+    async def _run(self, problem: Problem, code: str, index: int, timeout: float) -> TestResult:
+        case = problem.tests[index]
+        async with self._slots:
+            try:
+                sandbox = await self._sandbox()
+            except SandboxLost as e:
+                return lost_result(index, e)
+            try:
+                result = await sandbox.run(code, case.ctx, case.assertion, index=index, timeout=timeout,
+                                           strict=case.strict)
+            except SandboxLost as e:
+                log.warning("%s test %d: %s; starting a new sandbox", problem.task_id, index, e)
+                await self._retire(sandbox)
+                return lost_result(index, e)
+            except BaseException:
+                await self._retire(sandbox)  # cancelled mid-test: its state is unknown
+                raise
+            self._idle.put_nowait(sandbox)
+            return result
 
     async def evaluate(self, problem: Problem, code: str | None) -> SolutionEvaluation:
         """Run every test of ``problem`` against ``code``; an empty solution starts no process."""
@@ -105,31 +142,21 @@ class Evaluator:
                 isolation="none",
             )
         self._active += 1
-        self._idle.clear()
+        self._quiet.clear()
         try:
             isolation = await self.isolation()
             tests: list[TestResult] = []
             spent = 0.0
-            for index, case in enumerate(problem.tests):
+            for index in range(len(problem.tests)):
                 remaining = self.limits.solution_timeout - spent
                 if remaining < _MIN_TEST_TIME:
                     tests.append(
                         TestResult(index=index, status=TIMEOUT, reason=REASON_SOLUTION_BUDGET,
                                    message=f"not run: the solution's {self.limits.solution_timeout:g} s "
                                            "budget was used up by earlier tests")
-                    )  # fmt: skip
-                    continue
-                async with self._slots:
-                    result = await run_test(
-                        isolation,
-                        self.limits,
-                        code,
-                        case.ctx,
-                        case.assertion,
-                        index=index,
-                        timeout=min(self.limits.test_timeout, remaining),
-                        workroot=self._workroot,
                     )
+                    continue
+                result = await self._run(problem, code, index, min(self.limits.test_timeout, remaining))
                 spent += result.duration
                 tests.append(result)
             return SolutionEvaluation(
@@ -141,12 +168,16 @@ class Evaluator:
         finally:
             self._active -= 1
             if self._active == 0:
-                self._idle.set()
+                self._quiet.set()
 
     async def close(self) -> None:
-        """Refuse new work, wait for running evaluations, and remove the work root."""
+        """Refuse new work, wait for running evaluations, stop the sandboxes, remove the work root."""
         self._closed = True
-        await self._idle.wait()
+        await self._quiet.wait()
+        sandboxes, self._all = list(self._all), set()
+        await asyncio.gather(*(sandbox.close() for sandbox in sandboxes), return_exceptions=True)
+        while not self._idle.empty():
+            self._idle.get_nowait()
         if self._workroot is not None:
             shutil.rmtree(self._workroot, ignore_errors=True)
             self._workroot = None

@@ -1,12 +1,14 @@
-"""How a test process is isolated from this machine, and which way works here.
+"""How a test is isolated from this machine, and which way works here.
 
-Every test runs ``harness.py`` in a fresh process.  In every mode the process starts with
-an empty environment (only ``PATH``, ``LANG``, ``LC_ALL``, ``HOME``, ``TMPDIR``), in a
-session and process group of its own that is killed on timeout, and the harness lowers
-its rlimits before running any solution code: address space (``RLIMIT_AS``), CPU time,
-processes (``RLIMIT_NPROC``), file size, open files, and no core dumps.  The modes add
-OS-level containment on top; the strongest one that really works here is chosen by
-running a probe test once per process (``select_isolation``).
+Tests run in sandboxes: long-lived test servers (``harness.py``) that fork a fresh process
+per test.  In every mode the server starts with an empty environment (only ``PATH``,
+``LANG``, ``LC_ALL``, ``HOME``, ``TMPDIR``), in a session of its own, and each test process
+lowers its rlimits before any solution code runs: address space (``RLIMIT_AS``), CPU time,
+processes (``RLIMIT_NPROC``), file size, open files, and no core dumps; where the machine
+allows (``cgroups.py``), the sandbox's cgroup also caps the memory and processes of the
+test as a whole.  The modes add OS-level containment on top; the strongest one that
+really works here is chosen by running a probe test once per process
+(``select_isolation``).
 
 ``bwrap`` (bubblewrap, Debian package ``bubblewrap``; ``.ci/install-sandbox``)
     Contained: new user, pid, network, ipc, uts and cgroup namespaces; uid 65534 inside
@@ -14,31 +16,31 @@ running a probe test once per process (``select_isolation``).
     namespace in which the interpreter is made reachable; otherwise the kernel would
     exempt the root-mapped sandbox from ``RLIMIT_NPROC`` and let it read root-only
     files); no capabilities, no new privileges, no nested user namespaces; the network
-    is an empty namespace; the host file system is absent except ``/usr``, ``/bin``,
-    ``/lib*``, ``/etc`` and the Python installation, all read-only; ``/tmp`` (the
-    working directory) and ``/dev/shm`` are fresh tmpfs of bounded size that vanish
-    with the process; ``/proc`` shows only the sandbox's own processes, so neither the
-    parent's pid nor its ``/proc/<pid>/environ`` exists; every process in the sandbox
-    is killed when its first process or bwrap dies.
-    Not contained: CPU and memory of the machine beyond the rlimits (no cgroup), so
-    concurrent tests compete for the cores; world-readable files in ``/etc`` and the
-    Python installation; kernel bugs (no seccomp filter).
+    is an empty namespace; the root file system is read-only and holds only ``/usr``,
+    ``/bin``, ``/lib*``, ``/etc`` and the Python installation (read-only); ``/tmp`` (the
+    working directory) and ``/dev/shm`` are tmpfs of bounded size, emptied after every
+    test; ``/proc`` shows only the sandbox's own processes, so neither the parent's pid
+    nor its ``/proc/<pid>/environ`` exists; the test server is the namespace's pid 1,
+    which a test cannot kill, and kills every process a test leaves behind.
+    Not contained: the machine's CPU (concurrent tests compete for the cores);
+    world-readable files in ``/etc`` and the Python installation; kernel bugs (no seccomp
+    filter).
 
 ``unshare`` (util-linux; used when bwrap is missing but namespaces work)
     Contained: new mount, pid, network, ipc and uts namespaces (plus a user namespace
-    when not run as root); every mount is remounted read-only except the test's own
-    working directory; as root the test then drops to uid/gid 65534, otherwise to no
-    capabilities; no new privileges; killing the process kills the whole namespace.
-    Not contained: reading the host's world-readable files (or, when not run as root,
-    everything the user can read); ``RLIMIT_NPROC`` counts all processes of uid 65534
-    on the machine, so concurrent tests share it; beyond that as for ``bwrap``.
+    when not run as root); a new read-only root built like bwrap's (the working directory,
+    its ``.env``, caches and sessions are not there), ``/tmp`` bound to a private host
+    directory; as root the test then drops to uid/gid 65534, otherwise to no capabilities;
+    no new privileges; killing the server kills the whole namespace.
+    Not contained: ``RLIMIT_NPROC`` counts all processes of uid 65534 on the machine, so
+    concurrent tests share it; beyond that as for ``bwrap``.
 
 ``nobody`` (no namespaces, running as root: drop to uid/gid 65534)
     Contained: writing anywhere but the working directory (file permissions), signals
     to and ``/proc/<pid>/environ`` of other users' processes (the parent runs as root),
     the rlimits; ``RLIMIT_NPROC`` counts every process of uid 65534 on the machine.
     Not contained: the network; reading world-readable files; processes that leave
-    the process group (``setsid``) survive the timeout kill until their CPU limit.
+    the process group (``setsid``) survive the test until their CPU limit.
     Only usable when the interpreter is readable by uid 65534.
 
 ``rlimits`` (last resort: no namespaces and no way to change user)
@@ -49,14 +51,13 @@ running a probe test once per process (``select_isolation``).
     exempt from ``RLIMIT_NPROC``, and a normal user's limit would count all their
     processes).  A WARNING is logged whenever a mode weaker than ``bwrap`` is selected.
 
-The harness runs the solution in the same interpreter that reports the result, so a
-solution written to *deliberately* forge the result line (finding the pipe and the nonce
-in its own process) is not contained by any mode; accidental exits cannot pass a test.
+What the guard inside each test does against forged results is in ``guard.py``.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import os
 import shutil
@@ -68,15 +69,15 @@ from pathlib import Path
 from typing import Any
 
 from llm_solutions.errors import ConfigError
+from llm_solutions.evaluation.cgroups import CgroupSupport
 from llm_solutions.evaluation.mounts import (
+    NEW_ROOT,
     NOBODY,
-    READ_ONLY_SCRIPT,
     SANDBOX_HOME,
     bwrap_arguments,
-    reveal_lines,
+    minimal_root_lines,
     stage_lines,
 )
-from llm_solutions.evaluation.protocol import encode_payload, new_nonce, parse_result
 from llm_solutions.settings import environment
 
 log = logging.getLogger(__name__)
@@ -85,36 +86,41 @@ MODES = ("bwrap", "unshare", "nobody", "rlimits")
 ENV_MODE = "LLM_SOLUTIONS_SANDBOX"  # force a mode, e.g. for tests of the fallbacks
 SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
 
-HARNESS_SOURCE = (Path(__file__).parent / "harness.py").read_text(encoding="utf-8")
+# The test server's program: the guard first (harness.py calls its run_phases), stdlib only.
+PROGRAM = "\n".join(
+    (Path(__file__).parent / name).read_text(encoding="utf-8") for name in ("guard.py", "harness.py")
+)
 
 _DESCRIPTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "bwrap": (
         (
             "user/pid/net/ipc/uts/cgroup namespaces",
             "no network",
-            "host file system hidden except /usr, /etc and the Python installation (read-only)",
-            "private tmpfs working directory of bounded size",
-            "parent processes and their environment invisible",
+            "read-only root: host file system hidden except /usr, /etc and the Python installation",
+            "private tmpfs /tmp and /dev/shm of bounded size, emptied after every test",
+            "parent processes and their environment invisible; the test server (pid 1) cannot be killed",
+            "every process a test leaves behind is killed",
             "runs as uid 65534 on the host; no capabilities, no new privileges, no nested user namespaces",
             "rlimits: address space, CPU, processes, file size, open files, no core",
             "clean environment",
         ),
-        ("machine-wide CPU/memory share (no cgroup)", "kernel attack surface (no seccomp)"),
+        ("machine-wide CPU share", "kernel attack surface (no seccomp)"),
     ),
     "unshare": (
         (
             "mount/pid/net/ipc/uts namespaces",
             "no network",
-            "file system read-only except the working directory",
+            "read-only root: host file system hidden except /usr, /etc and the Python installation",
+            "private /tmp, emptied after every test",
             "parent processes and their environment invisible",
+            "every process a test leaves behind is killed",
             "uid 65534 when started as root; no capabilities, no new privileges",
             "rlimits: address space, CPU, processes, file size, open files, no core",
             "clean environment",
         ),
         (
-            "reading world-readable host files",
             "process limit shared by all tests (uid 65534)",
-            "machine-wide CPU/memory share (no cgroup)",
+            "machine-wide CPU share",
             "kernel attack surface (no seccomp)",
         ),
     ),
@@ -128,7 +134,8 @@ _DESCRIPTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         (
             "network",
             "reading world-readable files",
-            "processes that leave the process group survive the timeout kill until their CPU limit",
+            "processes that leave the process group survive the test until their CPU limit",
+            "files written to world-writable host directories (/tmp) outlive the test",
         ),
     ),
     "rlimits": (
@@ -164,9 +171,18 @@ class Isolation:
         """Whether the test needs a host directory (bwrap gives it a private tmpfs)."""
         return self.mode != "bwrap"
 
-    def command(self, workdir: Path | None, result_fd: int, scratch_bytes: int) -> list[str]:
-        """The argv that runs the harness in this mode, writing its result to ``result_fd``."""
-        python = [sys.executable, "-I", "-B", "-c", HARNESS_SOURCE, str(result_fd)]
+    @property
+    def pid_namespace(self) -> bool:
+        """Whether the test server is pid 1 of its own pid namespace."""
+        return self.mode in ("bwrap", "unshare")
+
+    def server_command(self, home: Path | None, scratch_bytes: int) -> list[str]:
+        """The argv that starts a test server in this mode; ``home`` is its host working
+        directory (``None`` for bwrap, which makes a private tmpfs)."""
+        server_home = SANDBOX_HOME if home is None else str(home)
+        python = [sys.executable, "-I", "-B", "-c", PROGRAM, server_home]
+        if self.pid_namespace:
+            python.append("pidns")
         if self.mode == "bwrap":
             sandbox = [_tool("bwrap"), *bwrap_arguments(scratch_bytes, _privileged()), "--", *python]
             if not _privileged():
@@ -179,18 +195,18 @@ class Isolation:
             unshare = [_tool("unshare"), "--mount", "--propagation", "private", "--"]
             return [*unshare, "sh", "-c", script, "sandbox", *sandbox]
         if self.mode == "unshare":
-            assert workdir is not None
-            if _privileged():
-                # Real root needs no user namespace; it drops to nobody after the mounts.
-                namespaces = ["--mount", "--net", "--pid", "--ipc", "--uts"]
-                lines = ["set -e", 'work="$1"; shift', *reveal_lines(), READ_ONLY_SCRIPT,
-                         f'exec setpriv {_DROP_TO_NOBODY} {_DROP_CAPS} -- "$@"']  # fmt: skip
-            else:
-                namespaces = ["--user", "--map-root-user", "--mount", "--net", "--pid", "--ipc", "--uts"]
-                lines = ["set -e", 'work="$1"; shift', READ_ONLY_SCRIPT, f'exec setpriv {_DROP_CAPS} -- "$@"']
+            assert home is not None
+            python[python.index(server_home)] = SANDBOX_HOME
+            drop = f"{_DROP_TO_NOBODY} {_DROP_CAPS}" if _privileged() else _DROP_CAPS
+            namespaces = ["--mount", "--net", "--pid", "--ipc", "--uts"]
+            if not _privileged():
+                namespaces = ["--user", "--map-root-user", *namespaces]
+            enter = f"exec {_tool('chroot')} {NEW_ROOT} /bin/sh -c 'cd /tmp && exec \"$@\"' sandbox"
+            lines = ["set -e", 'work="$1"; shift', *minimal_root_lines(scratch_bytes),
+                     f'{enter} setpriv {drop} -- "$@"']
             return [
-                _tool("unshare"), *namespaces, "--fork", "--kill-child", "--mount-proc",
-                "--", "sh", "-c", "\n".join(lines), "sandbox", str(workdir), *python,
+                _tool("unshare"), *namespaces, "--fork", "--kill-child", "--propagation", "private",
+                "--", "sh", "-c", "\n".join(lines), "sandbox", str(home), *python,
             ]  # fmt: skip
         return python
 
@@ -201,8 +217,8 @@ class Isolation:
         return {}
 
     def environment(self, workdir: Path | None) -> dict[str, str]:
-        """The whole environment of the test process: no keys, no tokens, no proxies."""
-        home = SANDBOX_HOME if workdir is None else str(workdir)
+        """The whole environment of the test server: no keys, no tokens, no proxies."""
+        home = SANDBOX_HOME if workdir is None or self.mode == "unshare" else str(workdir)
         return {"PATH": SAFE_PATH, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "HOME": home, "TMPDIR": home}
 
     def prepare_workdir(self, workdir: Path) -> None:
@@ -212,11 +228,14 @@ class Isolation:
 
     def describe(self) -> dict[str, Any]:
         """What this mode contains and what it does not, for summary.json."""
-        return {
-            "mode": self.mode,
-            "contained": list(self.contained),
-            "not_contained": list(self.not_contained),
-        }
+        support, reason = cgroup_support()
+        contained, not_contained = list(self.contained), list(self.not_contained)
+        if support is not None:
+            contained.append(f"{support.describe()} (memfd, tmpfs and child processes included)")
+        else:
+            not_contained.append(f"memory and processes of a test as a whole, beyond per-process rlimits ({reason})")
+        return {"mode": self.mode, "contained": contained, "not_contained": not_contained,
+                "cgroup": support.version if support is not None else None}
 
 
 def _privileged() -> bool:
@@ -225,6 +244,19 @@ def _privileged() -> bool:
 
 def _tool(name: str) -> str:
     return shutil.which(name) or name
+
+
+@functools.cache
+def cgroup_support() -> tuple[CgroupSupport | None, str]:
+    """Whether sandboxes get cgroup caps here (probed once per process), and why not."""
+    if not _privileged():
+        return None, "not running as root"
+    return CgroupSupport.detect()
+
+
+_PROBE = {"code": "with open('probe.txt', 'w') as f:\n    f.write('ok')\n", "ctx": "",
+          "assertion": "assert open('probe.txt').read() == 'ok'", "timeout": 20.0,
+          "limits": {"memory_bytes": 1 << 30, "cpu_seconds": 20, "core_bytes": 0}}
 
 
 def _probe(mode: str) -> str | None:
@@ -237,47 +269,34 @@ def _probe(mode: str) -> str | None:
         return "unshare/setpriv (util-linux) not found"
     if mode == "nobody" and os.geteuid() != 0:
         return "not running as root, cannot switch to uid 65534"
-    nonce = new_nonce()
-    payload = encode_payload(
-        nonce,
-        "with open('probe.txt', 'w') as f:\n    f.write('ok')\n",
-        "",
-        "assert open('probe.txt').read() == 'ok'",
-        {"memory_bytes": 1 << 30, "cpu_seconds": 20, "core_bytes": 0},
-    )
     workdir = Path(tempfile.mkdtemp(prefix="llm-solutions-probe-")) if isolation.uses_host_workdir else None
-    read_fd, write_fd = os.pipe()
     try:
         if workdir is not None:
             isolation.prepare_workdir(workdir)
         try:
             proc = subprocess.run(
-                isolation.command(workdir, write_fd, 16 << 20),
-                input=payload,
+                isolation.server_command(workdir, 16 << 20),
+                input=(json.dumps(_PROBE) + "\n").encode(),
                 capture_output=True,
-                pass_fds=(write_fd,),
                 env=isolation.environment(workdir),
                 cwd=str(workdir) if workdir else "/",
                 timeout=30,
                 start_new_session=True,
+                check=False,
                 **isolation.popen_options(),
             )
         except (OSError, subprocess.SubprocessError) as e:
             return f"could not start: {e}"
-        os.close(write_fd)
-        write_fd = -1
-        with os.fdopen(read_fd, "rb") as pipe:
-            read_fd = -1
-            data = pipe.read(65536)
-        result = parse_result(data, nonce) or {}
+        lines = proc.stdout.decode(errors="replace").splitlines()
+        try:
+            result = json.loads(lines[1]) if len(lines) > 1 else {}
+        except ValueError:
+            result = {}
         if result.get("status") == "passed":
             return None
         stderr = proc.stderr.decode(errors="replace").strip().splitlines()
         return f"probe test did not pass (exit {proc.returncode}): {stderr[-1] if stderr else result}"
     finally:
-        for fd in (read_fd, write_fd):
-            if fd >= 0:
-                os.close(fd)
         if workdir is not None:
             shutil.rmtree(workdir, ignore_errors=True)
 

@@ -1,9 +1,14 @@
-"""The file system a sandboxed test sees, as bwrap arguments and shell mount commands.
+"""The file system a sandboxed test sees, and the command that starts a sandbox.
 
 Kept apart from ``isolation.py`` (which decides *which* mode runs) because these are the
 details of *how* each mode builds its view: which host directories are bound read-only,
-where the scratch tmpfs goes, and how an interpreter in a closed directory such as
-``/root`` is made reachable for the unprivileged test user.
+where the scratch tmpfs goes, how an interpreter in a closed directory such as ``/root`` is
+made reachable for the unprivileged test user, and that nothing else of the host (the
+working directory with its ``.env``, caches and sessions) is there at all.
+
+``bwrap`` and ``unshare`` both build a new, read-only root from the same list of host
+directories (``/usr``, ``/bin``, ``/lib*``, ``/etc`` and the Python installation), with a
+private writable ``/tmp`` and ``/dev/shm``; ``nobody`` and ``rlimits`` see the host.
 """
 
 from __future__ import annotations
@@ -17,22 +22,6 @@ from pathlib import Path
 NOBODY = 65534
 # Where the scratch tmpfs is mounted inside bwrap; the test's working directory.
 SANDBOX_HOME = "/tmp"
-
-# Remounts every mount read-only (keeping the flags a namespace may not drop), then makes
-# the test's own working directory ($work) writable again.
-READ_ONLY_SCRIPT = r"""
-awk '{print $5, $6}' /proc/self/mountinfo | sort -r | while read -r target opts; do
-  flags="remount,bind,ro"
-  case ",$opts," in *,nosuid,*) flags="$flags,nosuid";; esac
-  case ",$opts," in *,nodev,*) flags="$flags,nodev";; esac
-  case ",$opts," in *,noexec,*) flags="$flags,noexec";; esac
-  mount -o "$flags" "$target" 2>/dev/null || true
-done
-mount --bind "$work" "$work"
-mount -o remount,bind,rw,nosuid,nodev "$work"
-cd "$work"
-"""
-
 
 def python_paths() -> list[str]:
     """Host directories the interpreter needs, outermost first, none inside another."""
@@ -94,23 +83,6 @@ def stage_lines() -> tuple[str, ...]:
 
 
 @functools.cache
-def reveal_lines() -> tuple[str, ...]:
-    """Shell lines that make the interpreter reachable for nobody at its own path.
-
-    After ``stage_lines``, each closed ancestor (``/root``) is covered with an empty
-    tmpfs, hiding everything else in it, and the staged directories are bound back
-    read-only at their own paths.
-    """
-    staged = staged_paths()
-    lines = list(stage_lines())
-    for ancestor in sorted({hidden_ancestor(p) or "" for p in staged} - {""}):
-        lines.append(f"mount -t tmpfs -o size=64k,mode=755 llm-sandbox-mask {shlex.quote(ancestor)}")
-    for path, stage in staged.items():
-        lines.append(f"mount --bind -o ro,X-mount.mkdir {stage} {shlex.quote(path)}")
-    return tuple(lines)
-
-
-@functools.cache
 def bwrap_arguments(scratch_bytes: int, staged: bool) -> tuple[str, ...]:
     """bwrap's options; ``staged`` when ``stage_lines`` ran first (bwrap started by root)."""
     sources = staged_paths() if staged else {}
@@ -134,5 +106,41 @@ def bwrap_arguments(scratch_bytes: int, staged: bool) -> tuple[str, ...]:
     ]  # fmt: skip
     for path in python_paths():
         args += ["--ro-bind", sources.get(path, path), path]
-    args += ["--chdir", SANDBOX_HOME]
+    # The root bwrap builds is a tmpfs of its own: without this, writable and unbounded.
+    args += ["--remount-ro", "/", "--chdir", SANDBOX_HOME]
     return tuple(args)
+
+
+NEW_ROOT = "/mnt"  # where unshare builds the sandbox's root, in its private mount namespace
+
+
+@functools.cache
+def minimal_root_lines(scratch_bytes: int) -> tuple[str, ...]:
+    """Shell lines (root of a private mount namespace, ``$work`` set) building a read-only root
+    at ``NEW_ROOT`` from the host directories a test needs, ``$work`` as its ``/tmp``."""
+    root = NEW_ROOT
+    lines = [f"mount -t tmpfs -o size=1m,mode=755 llm-sandbox-root {root}"]
+    tops = [t for t in ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc") if os.path.lexists(t)]
+    for top in tops:
+        if os.path.islink(top):
+            lines.append(f"ln -s {shlex.quote(os.readlink(top))} {root}{top}")
+        else:
+            lines.append(_bind_read_only(top))
+    for path in python_paths():
+        lines.append(_bind_read_only(path))
+    lines += [
+        f"mkdir -p {root}/tmp {root}/proc {root}/dev/shm",
+        f'mount --bind "$work" {root}/tmp',
+        f"mount -t proc proc {root}/proc",
+        f"mount -t tmpfs -o size={scratch_bytes},mode=1777 llm-sandbox-shm {root}/dev/shm",
+    ]
+    for device in ("null", "zero", "random", "urandom"):
+        lines += [f"touch {root}/dev/{device}", f"mount --bind /dev/{device} {root}/dev/{device}"]
+    lines.append(f"mount -o remount,bind,ro {root}")
+    return tuple(lines)
+
+
+def _bind_read_only(path: str) -> str:
+    target = shlex.quote(f"{NEW_ROOT}{path}")
+    return (f"mkdir -p {target} && mount --rbind {shlex.quote(path)} {target} && "
+            f"mount -o remount,bind,ro {target}")

@@ -15,10 +15,13 @@ STATUSES = (PASSED, FAILED, ERROR, TIMEOUT)
 REASON_WALL_TIME = "wall_time"  # the per-test time limit ran out; the process group was killed
 REASON_CPU_TIME = "cpu_time"  # RLIMIT_CPU: SIGXCPU or SIGKILL from the kernel
 REASON_SOLUTION_BUDGET = "solution_budget"  # the solution's total time was used up; not run
-REASON_MEMORY = "memory"  # MemoryError under RLIMIT_AS
+REASON_MEMORY = "memory"  # MemoryError under RLIMIT_AS, or killed by the sandbox's memory cap
 REASON_SIGNAL = "signal"  # killed by another signal (e.g. SIGSEGV from a C-stack overflow)
 REASON_NO_RESULT = "no_result"  # exited (sys.exit/os._exit) before the test finished
 REASON_EMPTY = "empty_solution"  # nothing to run; no process was started
+REASON_TAMPERING = "tampering"  # the solution patched builtins or reached for the harness's memory
+REASON_FOREIGN_EQUALITY = "foreign_equality"  # the solution's own __eq__ (etc.) decided an assertion
+REASON_SANDBOX = "sandbox_lost"  # the test server stopped answering; the sandbox was replaced
 
 
 @dataclass

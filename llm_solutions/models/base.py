@@ -12,6 +12,8 @@ import abc
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from llm_solutions.text import sendable
+
 if TYPE_CHECKING:
     from llm_solutions.models.config import ModelConfig
 
@@ -34,6 +36,15 @@ class Request:
     reasoning_effort: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        # A problem or an answer quoted in a prompt may hold lone surrogates, which no
+        # UTF-8 request body can carry (the SDKs fail on them): send U+FFFD instead.
+        messages = tuple(
+            {key: sendable(value) if isinstance(value, str) else value for key, value in message.items()}
+            for message in self.messages
+        )
+        object.__setattr__(self, "messages", messages)
 
     @property
     def system(self) -> str | None:
