@@ -13,8 +13,11 @@ import ast
 import builtins
 import keyword
 import re
-from collections.abc import Iterable
-from typing import Any
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, ClassVar
 
 # Names the interpreter binds without any statement in the code.
 _IMPLICIT = frozenset(dir(builtins)) | {
@@ -25,16 +28,49 @@ _IMPLICIT = frozenset(dir(builtins)) | {
 _DEF_LINE = re.compile(
     r"^(?:async[ \t]+)?(?:def|class)[ \t]+([A-Za-z_]\w*)|^([A-Za-z_]\w*)[ \t]*(?::[^=\n]*)?=(?!=)", re.MULTILINE
 )
+# The fields of each node type that hold statements (or except / case clauses), in the
+# order ``ast.iter_child_nodes`` visits them.
+_STATEMENT_FIELDS: dict[type, tuple[str, ...]] = {
+    ast.Module: ("body",),
+    ast.FunctionDef: ("body",), ast.AsyncFunctionDef: ("body",), ast.ClassDef: ("body",),
+    ast.For: ("body", "orelse"), ast.AsyncFor: ("body", "orelse"), ast.While: ("body", "orelse"),
+    ast.If: ("body", "orelse"), ast.With: ("body",), ast.AsyncWith: ("body",),
+    ast.Try: ("body", "handlers", "orelse", "finalbody"), ast.ExceptHandler: ("body",),
+    ast.TryStar: ("body", "handlers", "orelse", "finalbody"), ast.Match: ("cases",), ast.match_case: ("body",),
+}
 _IMPORT_LINE = re.compile(r"^[ \t]*import[ \t]+([\w., \t]+?)[ \t]*(?:#.*)?$", re.MULTILINE)
 _FROM_LINE = re.compile(r"^[ \t]*from[ \t]+([\w.]+)[ \t]+import[ \t]+\(?([\w*, \t]+)", re.MULTILINE)
 
 
-def parse_code(code: str) -> ast.Module | None:
-    """The module's syntax tree, or ``None`` when it does not parse."""
+@dataclass(frozen=True)
+class Parsed:
+    """One parse of some code: its tree, or the error (message and line) that stopped it,
+    and whether that error is about indentation (no text added later could fix it)."""
+
+    tree: ast.Module | None
+    error: str | None = None
+    line: int | None = None
+    indentation: bool = False
+
+
+@lru_cache(maxsize=16)
+def parse(code: str) -> Parsed:
+    """Parse ``code`` once for everyone: extraction parses the code it returns and
+    validation parses it again, so the latest results are kept.  The trees are shared, so
+    callers must never change them."""
     try:
-        return ast.parse(code)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return None
+        return Parsed(ast.parse(code))
+    except SyntaxError as e:
+        return Parsed(None, e.msg, e.lineno, isinstance(e, IndentationError))
+    except ValueError as e:  # null bytes, on some Python versions
+        return Parsed(None, str(e))
+    except (RecursionError, MemoryError):
+        return Parsed(None, "the code is nested too deeply to parse")
+
+
+def parse_code(code: str) -> ast.Module | None:
+    """The module's syntax tree, or ``None`` when it does not parse (shared: do not change it)."""
+    return parse(code).tree
 
 
 def _target_names(node: ast.AST) -> list[str]:
@@ -77,6 +113,10 @@ def top_level_names(tree: ast.Module) -> list[str]:
     return list(found)
 
 
+# Nodes with nothing inside that can read or bind a name.
+_LEAVES = (ast.expr_context, ast.operator, ast.unaryop, ast.cmpop, ast.boolop, ast.Constant)
+
+
 class _Scope:
     def __init__(self, kind: str, parent: _Scope | None) -> None:
         self.kind = kind  # "module" | "function" | "class" | "comprehension"
@@ -102,6 +142,28 @@ class _NameAnalysis(ast.NodeVisitor):
             self.complete = True
         except RecursionError:  # parses, but too deep to walk: report nothing rather than guess
             self.complete = False
+
+    # ``ast.NodeVisitor`` looks each method up by name and walks every field of every node;
+    # validation runs on every answer, so methods are looked up once per node type and the
+    # leaves that can hold no name (contexts, operators, constants) are skipped.
+    _methods: ClassVar[dict[type, Any]] = {}
+
+    def visit(self, node: ast.AST) -> None:
+        kind = type(node)
+        method = self._methods.get(kind)
+        if method is None:
+            method = self._methods[kind] = getattr(type(self), f"visit_{kind.__name__}", _NameAnalysis.generic_visit)
+        method(self, node)
+
+    def generic_visit(self, node: ast.AST) -> None:
+        for field in node._fields:
+            value = getattr(node, field, None)
+            if isinstance(value, list):
+                for item in value:
+                    if isinstance(item, ast.AST) and not isinstance(item, _LEAVES):
+                        self.visit(item)
+            elif isinstance(value, ast.AST) and not isinstance(value, _LEAVES):
+                self.visit(value)
 
     def undefined(self) -> list[str]:
         if self.star_import or not self.complete:
@@ -224,25 +286,44 @@ class _NameAnalysis(ast.NodeVisitor):
     visit_ExceptHandler = visit_MatchAs = visit_MatchStar = visit_MatchMapping = _bind_capture
 
 
+@lru_cache(maxsize=16)
+def _usage(tree: ast.Module) -> tuple[frozenset[str], tuple[str, ...]]:
+    # Keyed by the tree object: a tree from ``parse`` is analysed once for extraction and
+    # validation together.
+    analysis = _NameAnalysis(tree)
+    return frozenset(analysis.module.bound), tuple(analysis.undefined())
+
+
 def undefined_names(tree: ast.Module) -> list[str]:
     """Names read but bound nowhere they could come from, in order of first use.
 
     Empty when the module has a star import, since any name could come from it, and for
     code nested too deeply to analyse.
     """
-    return _NameAnalysis(tree).undefined()
+    return list(_usage(tree)[1])
 
 
 def name_usage(tree: ast.Module) -> tuple[set[str], list[str]]:
     """Every name bound at module level (imports included), and ``undefined_names``."""
-    analysis = _NameAnalysis(tree)
-    return analysis.module.bound, analysis.undefined()
+    bound, undefined = _usage(tree)
+    return set(bound), list(undefined)
+
+
+def _statements(tree: ast.Module) -> Iterator[ast.AST]:
+    """The statements of ``tree`` (and the except and case clauses holding them) in the
+    order ``ast.walk`` yields them; expressions hold no statements, so they are skipped."""
+    todo: deque[ast.AST] = deque([tree])
+    while todo:
+        node = todo.popleft()
+        for field in _STATEMENT_FIELDS.get(type(node), ()):
+            todo.extend(getattr(node, field))
+        yield node
 
 
 def _imports(tree: ast.Module) -> tuple[list[str], list[str]]:
     modules: dict[str, None] = {}
     members: dict[str, None] = {}
-    for node in ast.walk(tree):
+    for node in _statements(tree):
         if isinstance(node, ast.Import):
             modules.update(dict.fromkeys(alias.name for alias in node.names))
         elif isinstance(node, ast.ImportFrom):
@@ -272,17 +353,8 @@ def validate_code(code: str, expected_name: str | None = None) -> dict[str, Any]
     found names and imports come from a line scan and ``all_names_defined`` is false.
     ``has_expected_name`` is false when no name is expected.
     """
-    error: str | None = None
-    line: int | None = None
-    tree: ast.Module | None = None
-    try:
-        tree = ast.parse(code)
-    except SyntaxError as e:
-        error, line = e.msg, e.lineno
-    except ValueError as e:  # null bytes, on some Python versions
-        error = str(e)
-    except (RecursionError, MemoryError):
-        error = "the code is nested too deeply to parse"
+    parsed = parse(code)
+    tree, error, line = parsed.tree, parsed.error, parsed.line
 
     if tree is not None:
         found = top_level_names(tree)

@@ -96,7 +96,7 @@ def test_other_language_blocks_alone_give_no_code() -> None:
     answer = "Run it like this:\n" + fenced("python solve.py", "bash") + "\nResult:\n" + fenced('{"ok": true}', "json")
     result = extract_code(answer, "solve")
     assert result.code == ""
-    assert result.method == "none"
+    assert result.method == "no_code"
     assert result.ambiguous
     assert result.blocks_found == 2
 
@@ -142,13 +142,16 @@ def test_helper_block_is_joined_but_unrelated_earlier_blocks_are_not() -> None:
     assert result.blocks_used == 2
 
 
-def test_earlier_alternative_version_is_not_joined() -> None:
+def test_alternative_versions_are_not_joined_and_the_first_is_used() -> None:
     first = "def clamp(x, lo, hi):\n    return max(lo, min(x, hi))"
     second = "import builtins\n\n\ndef clamp(x, lo, hi):\n    '''Clamp x into [lo, hi].'''\n    if lo > hi:\n        raise ValueError\n    return max(lo, min(x, hi))"
     result = extract_code(f"Simple:\n{fenced(first)}\nMore robust:\n{fenced(second)}", "clamp")
-    assert result.code == second  # both define it and parse: the longer one
+    # Issue 11 (D2): the answer's main solution is its first complete one; a competing
+    # variant makes the choice ambiguous (it used to take the longer one, silently).
+    assert result.code == first
     assert result.blocks_used == 1
-    assert not result.ambiguous
+    assert result.ambiguous
+    assert (result.candidates, result.chosen) == (2, 0)
 
 
 def test_block_that_parses_beats_a_longer_broken_one() -> None:
@@ -252,7 +255,7 @@ def test_no_fence_code_split_by_a_sentence() -> None:
 def test_prose_only_gives_no_code(answer: str) -> None:
     result = extract_code(answer, "solve")
     assert result.code == ""
-    assert result.method == "none"
+    assert result.method == "no_code"
     assert result.ambiguous
 
 
@@ -279,7 +282,7 @@ def test_unclosed_think_means_no_answer() -> None:
     answer = "<think>\nLet me write it:\n```python\ndef f():\n    return 1\n```\nHmm, but wait"
     result = extract_code(answer, "f")
     assert result.code == ""
-    assert result.method == "none"
+    assert result.method == "no_code"
     assert result.reasoning_stripped
 
 
@@ -358,3 +361,50 @@ def test_no_fence_docstring_with_unindented_continuation_lines() -> None:
     result = extract_code(f"Here is the code:\n\n{code}\n\nThis works because of reasons.", "realpath")
     assert result.code == code
     assert result.method == "unfenced"
+
+
+# Issue 11's defect classes, each with the issue's minimal answer (expected name ``f``) and
+# exactly what must come out: (code, method, blocks_found, ambiguous, blocks_used,
+# trimmed_lines, candidates, chosen), and a phrase of the recorded reason ("" = none).
+DEFECTS = {
+    "D1 language line after an untagged fence": (
+        "```\npython\ndef f():\n    return 1\n```",
+        ("def f():\n    return 1", "fenced", 1, False, 1, 0, 1, 0), "language line 'python' dropped"),
+    "D2 competing variants": (
+        "```python\ndef f(s,t):\n    return s.count(t)\n```\nCase-insensitive variant:\n"
+        "```python\ndef f(s,t):\n    return s.lower().count(t.lower())\n```",
+        ("def f(s,t):\n    return s.count(t)", "fenced", 2, True, 1, 0, 2, 0), "2 candidates define f differently"),
+    "D3 text after the closing fence": (
+        "```python\ndef f():\n    return 1\n``` ### Example:\n```python\nprint(f())\n```",
+        ("def f():\n    return 1", "fenced", 2, False, 1, 0, 2, 0), "text after the closing fence"),
+    "D4 closing fence glued to the code": (
+        "```python\ndef f(a):\n    if a:\n        return 1\n    else:\n        return 2```",
+        ("def f(a):\n    if a:\n        return 1\n    else:\n        return 2", "fenced", 1, False, 1, 0, 1, 0),
+        "closing fence glued to the code"),
+    "D5 unfenced code and a fenced output": (
+        "def f(x):\n    return x + 1\n\nprint(f(1))\nOutput:\n```\n2\n```\n",
+        ("def f(x):\n    return x + 1", "unfenced", 2, False, 1, 0, 1, 0), "example usage after the code left out"),
+    "D6a leading space before the first function": (
+        " def f(n):\n     return g(n)\n\ndef g(n):\n    return n\n",
+        ("def f(n):\n    return g(n)\n\ndef g(n):\n    return n", "unfenced", 2, False, 2, 0, 2, 0), "joined g"),
+    "D6b module constant": (
+        "TABLE = {'a': 1}\n\ndef f():\n    return TABLE\n",
+        ("TABLE = {'a': 1}\n\ndef f():\n    return TABLE", "unfenced", 1, False, 1, 0, 1, 0), ""),
+    "D7 broken indentation is not trimmed": (
+        "def f(x):\n  if x:\n        return 1\n    else:\n        return 2\n",
+        ("def f(x):\n  if x:\n        return 1\n    else:\n        return 2", "unfenced", 1, True, 1, 0, 1, 0),
+        "does not parse at line 4; kept as written"),
+    "minor code on the opening fence line": (
+        "```def f():\n    return 1\n```",
+        ("def f():\n    return 1", "fenced", 1, False, 1, 0, 1, 0), "code on the opening fence line"),
+}
+
+
+@pytest.mark.parametrize("answer, expected, reason", DEFECTS.values(), ids=DEFECTS.keys())
+def test_issue_11_defect_classes(answer: str, expected: tuple, reason: str) -> None:
+    found = extract_code(answer, "f")
+    assert (found.code, found.method, found.blocks_found, found.ambiguous, found.blocks_used,
+            found.trimmed_lines, found.candidates, found.chosen) == expected
+    assert reason in found.reason if reason else found.reason == ""
+    record = found.to_dict()
+    assert ("reason" in record) == bool(reason)

@@ -1,40 +1,40 @@
 """Pull the solution's code out of a model's answer with rules, no model calls.
 
+The one rule above the others: **the extractor never drops or changes a line of code
+without saying so.**  What it did is recorded in the ``Extraction`` (``trimmed_lines``,
+``candidates``, ``chosen``, ``reason``), and whenever it had to guess (several pieces of
+code compete, code that does not parse, code lines dropped for any reason but an obviously
+cut-off last statement, prose that may be mixed into the code) it sets ``ambiguous``, so
+the extraction model decides when one is configured.
+
 The steps, in order:
 
 1. Line endings become ``\\n`` and reasoning sections (``<think>``, ``<thinking>``,
    ``<reasoning>``) are removed; see ``strip_reasoning``.
-2. Fenced blocks (backtick or tilde fences, indented fences inside lists) are collected.
-   Blocks tagged as Python (``python``, ``py``, ``python3``, ``*.py``) and untagged blocks
-   are the candidates (tagged ones win ties); blocks of other languages (``bash``,
-   ``text``, ``json``) are candidates only when neither exists and they parse as Python
-   with a def, class or import.  A fence left open (the answer was cut off) runs to the
-   end of the answer; its trailing incomplete lines are dropped when that makes it parse.
-3. Without any usable fence, the longest run of lines that parses and contains a def,
-   class or import is taken (markdown-indented code included); prose never qualifies.
-4. Among candidates, the one defining ``expected_name`` at module level wins (ties: the
-   one that parses, then the longest); without one, the longest that parses and defines
-   something.
-5. Joining: when the winner reads names it does not define, earlier candidates made only
-   of imports and definitions that provide some of those names (an "imports" block, a
-   helper function) are prepended, in their original order.  Later blocks are never
-   joined: after the solution come usage examples and tests.
+2. Fenced blocks are read (``fences``): backtick and tilde fences, ``[PYTHON]`` tags, and
+   the fence slips models make.  Python-tagged and untagged blocks are candidates; blocks
+   in other languages only when there is no other code and they define or import
+   something.  A block whose fence is never closed may lose its cut-off last statement or
+   the prose after its code (``pieces.fit``); a closed block is taken exactly as written.
+3. Lines outside the blocks are read for unfenced code (``runs``), which is a candidate
+   too (D5: code written without fences next to a fenced block of printed output).
+4. The main candidate is chosen and joined with what it needs from the others
+   (``selection``): imports, constants, helpers, and nothing else.
 
-``extract_code`` never raises; ``ambiguous`` tells the runner when a model-based extractor
-could do better.
+``extract_code`` never raises.
 """
 
 from __future__ import annotations
 
-import ast
 import logging
 import re
-import textwrap
-from dataclasses import asdict, dataclass
-from functools import cached_property
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from llm_solutions.validation import name_usage, parse_code, top_level_names
+from llm_solutions.extraction.fences import Fences, scan_fences
+from llm_solutions.extraction.pieces import Piece
+from llm_solutions.extraction.runs import code_runs
+from llm_solutions.extraction.selection import is_eligible, select
 
 if TYPE_CHECKING:
     from llm_solutions.extraction.llm_extractor import LLMExtractionCall
@@ -46,49 +46,30 @@ _REASONING_PAIR = re.compile(
 )
 _REASONING_OPEN = re.compile(r"^[ \t]*<(?:think|thinking|reasoning)>", re.IGNORECASE | re.MULTILINE)
 _REASONING_CLOSE = re.compile(r"</(?:think|thinking|reasoning)\s*>", re.IGNORECASE)
+_ANY_TAG = re.compile(r"</?(?:think|thinking|reasoning)", re.IGNORECASE)
 
-_FENCE_OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>.*?)[ \t]*$")
-_TRIPLE_QUOTE = re.compile(r'"""|\'\'\'')
-_PYTHON_TAG = re.compile(r"^(?:python|py|python3|py3|python3\.\d+|\S+\.py)$")
-
-_CODE_START = re.compile(
-    r"^(?:(?:async[ \t]+)?def[ \t]+\w|class[ \t]+\w|import[ \t]+\w|from[ \t]+[\w.]+[ \t]+import[ \t]|@\w)"
-)
-_CODE_LINE = re.compile(
-    r"""^(?:
-        (?:async|def|class|import|from|if|elif|else|for|while|try|except|finally|with|return
-           |raise|assert|pass|break|continue|global|nonlocal|del|yield|match|case)\b
-      | [@\#\)\]\}"']
-      | [A-Za-z_][\w.]*(?:\[[^\]]*\])?[ \t]*(?:[-+*/%&|^@]|//|\*\*|>>|<<)?=(?!=)
-      | [A-Za-z_][\w.]*[ \t]*\(
-      | [A-Za-z_]\w*[ \t]*:[ \t]*[A-Za-z_][\w.\[\], |]*(?:=.*)?$
-    )""",
-    re.VERBOSE,
-)
-
-# An open fence cut off by max_tokens loses at most its last statement; dropping more than
-# this many lines means the block is broken in the middle, which trimming must not hide.
-_MAX_TRIMMED_LINES = 40
-# Each failed start costs a parse of the rest of the answer; an answer with this many
-# code-looking lines that never parse is junk (a degenerate loop), not a hidden solution.
-_MAX_FAILED_STARTS = 200
-# A block with one of these anywhere is a solution rather than an example or printed output.
-_CODE_NODES = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
-# A block made only of these can be prepended to the solution without running anything.
-_DEFINITION_NODES = (*_CODE_NODES, ast.Assign, ast.AnnAssign)
+_UNSCANNED = "too many code-like lines that never parse: the rest of the answer was not read for code"
+_AUDIT_FIELDS = ("trimmed_lines", "candidates", "chosen", "reason")
 
 
 @dataclass
 class Extraction:
     """The code taken from one answer and how it was found.
 
-    ``method`` is ``"fenced"``, ``"unterminated_fence"``, ``"unfenced"``, ``"none"`` or, from
-    the model-based extractor, ``"llm"``.  ``blocks_found`` counts the fenced blocks of any
-    language plus, when no fence held code, the unfenced code runs; ``blocks_used`` how many
-    were joined into ``code``.  ``ambiguous`` means a model-based extractor may do better:
-    several equally plausible blocks, nothing that parses, or ``code`` does not define the
-    expected name.  ``code`` is ``""`` when nothing was found and carries no trailing
+    ``method`` is ``"fenced"``, ``"unterminated_fence"`` (a fence never closed, usually a
+    cut-off answer), ``"unfenced"``, ``"no_code"`` or, from the model-based extractor,
+    ``"llm"``.  ``blocks_found`` counts the fenced blocks of any language (malformed fences
+    included) and the unfenced runs of code; ``blocks_used`` how many pieces were joined
+    into ``code``.  ``ambiguous`` means the rules had to guess and a model-based extractor
+    may do better.  ``code`` is ``""`` when nothing was found and carries no trailing
     newline.  ``llm`` describes the extraction model's call when one was made.
+
+    The audit fields say what the rules did: ``trimmed_lines`` (code lines dropped from the
+    chosen piece), ``candidates`` (pieces of code considered), ``chosen`` (the index of the
+    main one among them, in answer order) and ``reason`` (why, in a few words).  They are
+    left out of ``to_dict`` when there was nothing to decide (``reason`` empty: one piece
+    of code, taken whole), and out of comparisons: two extractions are equal when they
+    give the same code the same way.
     """
 
     code: str
@@ -98,32 +79,20 @@ class Extraction:
     reasoning_stripped: bool = False
     blocks_used: int = 0
     llm: LLMExtractionCall | None = None
+    trimmed_lines: int = field(default=0, compare=False)
+    candidates: int = field(default=0, compare=False)
+    chosen: int | None = field(default=None, compare=False)
+    reason: str = field(default="", compare=False)
 
     def to_dict(self) -> dict[str, Any]:
+        """The record's ``extraction`` field (plus ``code``): JSON-ready and small."""
         data = asdict(self)
         if data["llm"] is None:
             del data["llm"]
+        if not self.reason:
+            for name in _AUDIT_FIELDS:
+                del data[name]
         return data
-
-
-class _Block:
-    """One candidate piece of code with what the chooser needs to know about it."""
-
-    def __init__(self, code: str, kind: str, terminated: bool = True) -> None:
-        self.code = code
-        self.kind = kind  # "python" | "untagged" | "other" | "unfenced"
-        self.terminated = terminated
-        self.tree = parse_code(code) if code.strip() else None
-        self.defines = set(top_level_names(self.tree)) if self.tree else set()
-        self.has_code = self.tree is not None and any(isinstance(n, _CODE_NODES) for n in ast.walk(self.tree))
-
-    @cached_property
-    def usage(self) -> tuple[set[str], set[str]]:
-        """Names bound at module level, and names read but not bound (empty if no parse)."""
-        if self.tree is None:
-            return set(), set()
-        bound, undefined = name_usage(self.tree)
-        return bound, set(undefined)
 
 
 def strip_reasoning(text: str) -> tuple[str, bool]:
@@ -135,6 +104,8 @@ def strip_reasoning(text: str) -> tuple[str, bool]:
     thinking: it and everything after it is removed, so such an answer becomes empty.
     """
     text = text.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff")
+    if not _ANY_TAG.search(text):
+        return text, False
     stripped, count = _REASONING_PAIR.subn("", text)
     opening = _REASONING_OPEN.search(stripped)
     limit = opening.start() if opening else len(stripped)
@@ -147,181 +118,61 @@ def strip_reasoning(text: str) -> tuple[str, bool]:
     return stripped, count > 0
 
 
-def _dedent(lines: list[str], indent: str = "") -> str:
-    """Remove a list item's fence indent, then any common indent; drop blank edges."""
-    width = len(indent)
-    lines = [line[min(width, len(line) - len(line.lstrip(" \t"))):] for line in lines]
-    code = textwrap.dedent("\n".join(lines))
-    return "\n".join(line.rstrip() if not line.strip() else line for line in code.split("\n")).strip("\n")
-
-
-def _trim_to_parse(lines: list[str], budget: int | None) -> str | None:
-    """The code of ``lines`` without the trailing lines that stop it parsing, or ``None``.
-
-    Jumps straight to the line a syntax error points at, so only a few parses are needed;
-    gives up once more than ``budget`` lines would be dropped.
-    """
-    total = len(lines)
-    while lines and not lines[-1].strip():
-        lines = lines[:-1]
-    while lines:
-        code = "\n".join(lines)
-        try:
-            ast.parse(code)
-            return code
-        except SyntaxError as e:
-            keep = min((e.lineno or len(lines)) - 1, len(lines) - 1)
-        except (ValueError, RecursionError, MemoryError):
-            keep = len(lines) - 1
-        lines = lines[: max(keep, 0)]
-        while lines and not lines[-1].strip():
-            lines = lines[:-1]
-        if budget is not None and total - len(lines) > budget:
-            return None
-    return None
-
-
-def _fenced_blocks(lines: list[str]) -> tuple[list[_Block], list[str]]:
-    """Every fenced block, and the lines outside fences (fenced ones blanked)."""
-    blocks: list[_Block] = []
-    outside = list(lines)
-    i = 0
-    while i < len(lines):
-        opening = _FENCE_OPEN.match(lines[i])
-        if not opening or (opening["fence"][0] == "`" and "`" in opening["info"]):
-            i += 1
-            continue
-        fence, info = opening["fence"], opening["info"].strip("{}. \t").lower()
-        tag = info.split()[0].lstrip(".") if info.split() else ""
-        closing = re.compile(rf"^[ \t]*{re.escape(fence[0])}{{{len(fence)},}}[ \t]*$")
-        end = next((j for j in range(i + 1, len(lines)) if closing.match(lines[j])), None)
-        body = lines[i + 1 : end if end is not None else len(lines)]
-        kind = "python" if _PYTHON_TAG.match(tag) else ("untagged" if not tag else "other")
-        block = _Block(_dedent(body, opening["indent"]), kind, terminated=end is not None)
-        if block.tree is None and not block.terminated and block.code:
-            trimmed = _trim_to_parse(block.code.split("\n"), _MAX_TRIMMED_LINES)
-            if trimmed:
-                block = _Block(trimmed, kind, terminated=False)
-        blocks.append(block)
-        stop = end if end is not None else len(lines) - 1
-        outside[i : stop + 1] = [""] * (stop + 1 - i)
-        i = stop + 1
-    return blocks, outside
-
-
-def _inside_triple_quotes(lines: list[str]) -> list[bool]:
-    """For each line, whether it starts inside a triple-quoted string: a docstring's
-    unindented continuation lines must not end a run of code."""
-    inside: list[bool] = []
-    open_quote: str | None = None
-    for line in lines:
-        inside.append(open_quote is not None)
-        for match in _TRIPLE_QUOTE.finditer(line):
-            if open_quote is None:
-                open_quote = match.group()
-            elif match.group() == open_quote:
-                open_quote = None
-    return inside
-
-
-def _unfenced_runs(lines: list[str]) -> list[_Block]:
-    """Runs of lines that read as Python: from a def/class/import/decorator line onwards,
-    through blank, deeper-indented and code-looking lines, cut back until they parse.
-
-    Line facts are computed once and a run's end is shared by the later starts inside it,
-    so a long answer of code-looking prose costs linear work plus one quick parse a start.
-    """
-    stripped = [line.strip() for line in lines]
-    indents = [len(line) - len(line.lstrip(" \t")) for line in lines]
-    starts = [bool(_CODE_START.match(text)) for text in stripped]
-    in_string = _inside_triple_quotes(lines)
-    code_like = [bool(_CODE_LINE.match(text)) or inside for text, inside in zip(stripped, in_string, strict=False)]
-    run_end: dict[int, int] = {}
-    shifted: dict[int, list[str]] = {}
-    runs: list[_Block] = []
-    failures = 0
-    i = 0
-    while i < len(lines) and failures < _MAX_FAILED_STARTS:
-        if not starts[i]:
-            i += 1
-            continue
-        indent = indents[i]
-        end = run_end.get(indent, 0)
-        if end <= i:
-            end = i + 1
-            while end < len(lines) and not (
-                stripped[end] and (indents[end] < indent or (indents[end] == indent and not code_like[end]))
-            ):
-                end += 1
-            run_end[indent] = end
-        if indent not in shifted:
-            shifted[indent] = [line[indent:] for line in lines]
-        code = _trim_to_parse(shifted[indent][i:end], None)
-        block = _Block(code, "unfenced") if code else None
-        if code is None or block is None or not block.has_code:
-            failures += 1
-            i += 1
-            continue
-        runs.append(block)
-        i += code.count("\n") + 1
-        while i < len(lines) and stripped[i] and not starts[i]:
-            i += 1
-    return runs
-
-
-def _choose(candidates: list[_Block], expected_name: str | None) -> tuple[_Block, bool]:
-    """The block to use and whether the choice is ambiguous."""
-    definers = [b for b in candidates if expected_name and expected_name in b.defines]
-    if not definers and expected_name:
-        definers = [b for b in candidates if b.tree is None and _defines_textually(b.code, expected_name)]
-    if definers:
-        best = max(definers, key=lambda b: (b.tree is not None, b.kind == "python", len(b.code)))
-        return best, best.tree is None
-    best = max(candidates, key=lambda b: (b.tree is not None, b.has_code, b.kind == "python", len(b.code)))
-    plausible = [b for b in candidates if b.has_code]
-    return best, best.tree is None or bool(expected_name) or len(plausible) > 1
-
-
-def _defines_textually(code: str, name: str) -> bool:
-    pattern = rf"^(?:(?:async[ \t]+)?def|class)[ \t]+{re.escape(name)}\b|^{re.escape(name)}[ \t]*[:=]"
-    return re.search(pattern, code, re.MULTILINE) is not None
-
-
-def _join(chosen: _Block, candidates: list[_Block]) -> tuple[str, int]:
-    """``chosen``'s code with the earlier definition-only blocks it needs prepended."""
-    earlier = candidates[: candidates.index(chosen)]
-    needed = chosen.usage[1] if earlier else set()
-    parts = [chosen]
-    for block in reversed(earlier):
-        if not needed:
-            break
-        if (block.tree is None or not block.tree.body or block.defines & chosen.defines
-                or not all(isinstance(node, _DEFINITION_NODES) for node in block.tree.body)):
-            continue
-        bound, undefined = block.usage
-        if bound & needed:
-            parts.insert(0, block)
-            # Module-level analysis ignores order, so the joined code's undefined names are
-            # what each part leaves undefined minus what the other parts bind.
-            needed = (needed - bound) | (undefined - set().union(*(p.usage[0] for p in parts)))
-    return "\n\n".join(part.code for part in parts), len(parts)
+def _no_code(blocks_found: int, reasoning: bool, answer: str, fences: Fences, scanned: bool) -> Extraction:
+    if reasoning and not answer.strip():
+        reason = "the answer is only reasoning"
+    elif not scanned:
+        reason = _UNSCANNED
+    elif fences.malformed:
+        reason = f"no code outside a malformed fence (line {fences.malformed[0] + 1})"
+    elif fences.blocks:
+        count = len(fences.blocks)
+        reason = f"no Python code: {count} block{'s' if count != 1 else ''} of other languages, output or nothing"
+    else:
+        reason = "no code in the answer"
+    return Extraction("", "no_code", blocks_found, True, reasoning, reason=reason)
 
 
 def _extract(text: str, expected_name: str | None) -> Extraction:
     answer, reasoning = strip_reasoning(text)
     lines = answer.split("\n")
-    blocks, outside = _fenced_blocks(lines)
-    candidates = [b for b in blocks if b.kind in ("python", "untagged") and b.code]
-    candidates = candidates or [b for b in blocks if b.kind == "other" and b.has_code]
-    if not candidates:
-        candidates = _unfenced_runs(outside)
-    found = len(blocks) + sum(1 for b in candidates if b.kind == "unfenced")
-    if not candidates:
-        return Extraction("", "none", found, ambiguous=True, reasoning_stripped=reasoning)
-    chosen, ambiguous = _choose(candidates, expected_name)
-    code, used = _join(chosen, candidates)
-    method = "unfenced" if chosen.kind == "unfenced" else "fenced" if chosen.terminated else "unterminated_fence"
-    return Extraction(code, method, found, ambiguous, reasoning, used)
+    fences = scan_fences(lines)
+    last_line = next((i for i in range(len(lines) - 1, -1, -1) if lines[i].strip()), -1)
+    runs, scanned = code_runs(fences.outside, expected_name, last_line)
+    blocks = fences.blocks
+    pieces: list[Piece] = [b for b in blocks if b.kind != "other" and b.code] + runs
+    if not any(is_eligible(p) for p in pieces):
+        pieces += [b for b in blocks if b.kind == "other" and b.tree is not None and (b.level == 2 or b.imports)]
+    pieces.sort(key=lambda p: p.start)
+    eligible = [p for p in pieces if is_eligible(p)]
+    found = len(blocks) + len(fences.malformed) + sum(1 for r in runs if is_eligible(r))
+    if not eligible:
+        return _no_code(found, reasoning, answer, fences, scanned)
+
+    chosen = select(pieces, expected_name)
+    main = chosen.main
+    candidates = [p for p in pieces if is_eligible(p) or p in chosen.used]
+    found += sum(1 for r in runs if r in chosen.used and not is_eligible(r))
+    reasons = [*chosen.reasons, *main.notes]
+    ambiguous = chosen.ambiguous
+    if main.kind == "other":
+        reasons.append(f"the only code is in a block labelled '{main.label}'")
+    if fences.malformed_code:
+        ambiguous = True
+        where = ", ".join(str(i + 1) for i in fences.malformed)
+        reasons.append(f"code under a malformed fence (line {where}) was not used")
+    if main.doubtful:
+        ambiguous = True
+    if not scanned:
+        ambiguous = True
+        reasons.append(_UNSCANNED)
+    method = "unfenced" if main.kind == "unfenced" else "fenced" if main.terminated else "unterminated_fence"
+    plain = len(candidates) == 1 and not ambiguous and not reasons and not main.trimmed
+    return Extraction(
+        chosen.code, method, found, ambiguous, reasoning, len(chosen.used),
+        trimmed_lines=main.trimmed, candidates=len(candidates), chosen=candidates.index(main),
+        reason="" if plain else "; ".join(reasons),
+    )
 
 
 def extract_code(text: str, expected_name: str | None = None) -> Extraction:
@@ -334,4 +185,4 @@ def extract_code(text: str, expected_name: str | None = None) -> Extraction:
         return _extract(text if isinstance(text, str) else "", expected_name)
     except Exception:  # a bug here must not lose a paid-for answer: the runner stores it raw
         logger.exception("code extraction failed; treating the answer as having no code")
-        return Extraction("", "none", ambiguous=True)
+        return Extraction("", "no_code", ambiguous=True, reason="extraction failed; see the log")
