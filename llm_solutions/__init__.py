@@ -14,10 +14,11 @@ The packages, lowest first (imports only point down; ``tests/test_architecture.p
 ``settings`` (environment, precedence, values), ``dataset``, ``models`` (wire mapping per
 SDK), ``limits`` and ``cache``, ``calls`` (the ``Caller`` every model call goes through),
 ``extraction`` and ``evaluation``, ``scoring`` (the ``Scorer`` every answer goes through),
-``collection`` (``CollectionRunner``, sessions, rescore), ``cli``.  The capabilities still to
-come sit beside ``collection`` and use the same caller and scorer: ``generation`` (new
-problem datasets), ``export`` (training formats, statistics), ``batch`` (provider batch APIs);
-``report`` (the HTML report) sits above ``export``.
+``collection`` (``CollectionRunner``, sessions, rescore) and beside it ``generation``
+(``generate_dataset``: new verified problem datasets), ``cli``.  The capabilities still to
+come sit there too and use the same caller and scorer: ``export`` (training formats,
+statistics), ``batch`` (provider batch APIs); ``report`` (the HTML report) sits above
+``export``.
 """
 
 from __future__ import annotations
@@ -45,12 +46,17 @@ _EXPORTS = {
     "load_registry": "llm_solutions.models.registry",
     "extract_code": "llm_solutions.extraction",
     "validate_code": "llm_solutions.validation",
+    "pass_at_k": "llm_solutions.evaluation.passk",
     "Caller": "llm_solutions.calls",
     "CallResult": "llm_solutions.calls",
     "Budget": "llm_solutions.calls",
     "Scorer": "llm_solutions.scoring",
     "Scored": "llm_solutions.scoring",
     "CacheSettings": "llm_solutions.cache.settings",
+    "generate_dataset": "llm_solutions.generation",
+    "GenerationPlan": "llm_solutions.generation",
+    "GenerationSettings": "llm_solutions.generation",
+    "CategorySpec": "llm_solutions.generation",
 }
 
 __all__ = sorted(_EXPORTS)  # noqa: PLE0605 - the lazy exports, listed once

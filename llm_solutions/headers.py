@@ -16,6 +16,11 @@ Providers spell the same two facts many ways:
   unsuffixed ``x-ratelimit-{limit,remaining,reset}`` (OpenRouter, whose reset is an epoch
   time in milliseconds).
 
+OpenAI-compatible proxies pass the upstream provider's headers on under a prefix
+(LiteLLM: ``llm_provider-retry-after``, ``llm_provider-x-ratelimit-remaining-requests``)
+and may add their own unprefixed ones.  Both are read: a retry hint is the longest of
+them, and every bucket either describes is a bucket to respect.
+
 Everything here is a pure function of the headers and the current wall-clock time, so the
 limiter and the retry code read headers the same way and tests need no clock.  Header names
 are expected in lower case, as ``ProviderError.headers`` stores them; ``lowered`` makes
@@ -38,6 +43,9 @@ from llm_solutions.durations import parse_duration
 # ten-year pause, and epoch seconds have been above 1e9 since 2001.
 _EPOCH_SECONDS = 1e9
 _EPOCH_MILLISECONDS = 1e12
+
+# Prefixes under which proxies forward the upstream provider's headers.
+PROXY_PREFIXES = ("llm_provider-",)
 
 # (dimension, header prefix, header suffix): the header is prefix + field + suffix with
 # field in limit/remaining/reset.  The dimension says what the numbers count.
@@ -134,41 +142,54 @@ def _number(value: str | None) -> float | None:
 
 
 def quota_windows(headers: Mapping[str, str], now: float) -> list[QuotaWindow]:
-    """Every bucket the headers describe that states a remaining amount."""
+    """Every bucket the headers describe that states a remaining amount (proxied ones too)."""
     windows = []
-    for dimension, prefix, suffix in _QUOTA_FAMILIES:
-        remaining = _number(headers.get(f"{prefix}remaining{suffix}"))
-        if remaining is None:
-            continue
-        reset_text = headers.get(f"{prefix}reset{suffix}")
-        windows.append(
-            QuotaWindow(
-                dimension=dimension,
-                remaining=max(0.0, remaining),
-                limit=_number(headers.get(f"{prefix}limit{suffix}")),
-                reset=parse_reset(reset_text, now) if reset_text else None,
+    for proxy in ("", *PROXY_PREFIXES):
+        for dimension, family, suffix in _QUOTA_FAMILIES:
+            prefix = proxy + family
+            remaining = _number(headers.get(f"{prefix}remaining{suffix}"))
+            if remaining is None:
+                continue
+            reset_text = headers.get(f"{prefix}reset{suffix}")
+            windows.append(
+                QuotaWindow(
+                    dimension=dimension,
+                    remaining=max(0.0, remaining),
+                    limit=_number(headers.get(f"{prefix}limit{suffix}")),
+                    reset=parse_reset(reset_text, now) if reset_text else None,
+                )
             )
-        )
     return windows
+
+
+def _explicit_hint(headers: Mapping[str, str], now: float) -> float | None:
+    """The longest ``retry-after-ms``/``retry-after`` wait, plain or under a proxy prefix."""
+    hints = []
+    for proxy in ("", *PROXY_PREFIXES):
+        found: float | None = None
+        millis = _number(headers.get(f"{proxy}retry-after-ms"))
+        if millis is not None and millis >= 0:
+            found = millis / 1000.0
+        elif f"{proxy}retry-after" in headers:
+            found = parse_retry_after(headers[f"{proxy}retry-after"], now)
+        if found is not None:
+            hints.append(found)
+    return max(hints) if hints else None
 
 
 def retry_delay(headers: Mapping[str, str], now: float, *, resets: bool = True) -> float | None:
     """How long the server asks us to wait, in seconds, or ``None`` when it does not say.
 
-    An explicit ``retry-after-ms`` or ``retry-after`` wins.  Otherwise (unless ``resets``
+    An explicit ``retry-after-ms`` or ``retry-after`` wins (a proxy's forwarded copy
+    too: the longest of them).  Otherwise (unless ``resets``
     is false: reset times explain a 429, not a 500 that happens to carry them) the reset time of
     the exhausted bucket is the wait (when several are exhausted, the longest, since every
     one must refill); with no bucket marked exhausted, the shortest reset is the best guess
     because refilling any bucket may be enough.
     """
-    if "retry-after-ms" in headers:
-        millis = _number(headers["retry-after-ms"])
-        if millis is not None and millis >= 0:
-            return millis / 1000.0
-    if "retry-after" in headers:
-        seconds = parse_retry_after(headers["retry-after"], now)
-        if seconds is not None:
-            return seconds
+    explicit = _explicit_hint(headers, now)
+    if explicit is not None:
+        return explicit
     if not resets:
         return None
     windows = [(w.exhausted, w.reset) for w in quota_windows(headers, now) if w.reset is not None]

@@ -17,7 +17,7 @@ PACKAGE = ROOT / "llm_solutions"
 # layer here: generation, export and batch sit beside collection, report above export.
 LAYERS = [
     {"durations", "text"},
-    {"headers"},
+    {"headers", "files"},
     {"errors"},
     {"settings"},
     {"dataset", "prompts", "validation"},
@@ -26,7 +26,7 @@ LAYERS = [
     {"calls"},
     {"extraction", "evaluation"},
     {"scoring"},
-    {"collection"},
+    {"collection", "generation"},
     {"cli"},
     {"__init__", "__main__"},
 ]

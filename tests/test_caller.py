@@ -66,6 +66,7 @@ async def test_every_billed_attempt_is_counted_in_the_result_and_the_budget():
     assert result.ok and result.attempts == 2 and model.calls == 2
     # the empty answer was billed (1000 in, 2000 out) and so was the real one (1000, 500)
     assert result.usage == Usage(input_tokens=2000, output_tokens=2500)
+    assert result.billed_attempts == 2
     expected = (2000 * 1.0 + 2500 * 2.0) / 1_000_000
     assert result.cost == pytest.approx(expected)
     assert budget.spent == pytest.approx(expected) and budget.by_purpose["answer"] == pytest.approx(expected)
@@ -123,6 +124,7 @@ async def test_transient_errors_are_retried_and_unknown_purposes_refused():
     model = Script(TransientError("502", provider="scripted", status=502), answer())
     result = await caller().call(model, REQUEST)
     assert result.ok and result.attempts == 2 and result.usage == Usage.of(answer())
+    assert result.billed_attempts == 1  # the 502 was not billed
     with pytest.raises(ValueError, match="unknown call purpose"):
         await caller().call(model, REQUEST, purpose="chit-chat")
 
@@ -130,3 +132,14 @@ async def test_transient_errors_are_retried_and_unknown_purposes_refused():
 def test_a_budget_needs_a_positive_limit():
     with pytest.raises(ValueError):
         Budget(limit=0)
+
+
+async def test_a_stopped_model_gets_no_more_calls_and_says_why():
+    the_caller = caller()
+    model = Script(AuthenticationError("bad key", provider="scripted", status=401))
+    first = await the_caller.call(model, REQUEST)
+    assert isinstance(first.error, AuthenticationError) and not first.stopped and first.attempts == 1
+    later = await the_caller.call(model, REQUEST)
+    assert later.stopped and not later.ok and later.attempts == 0 and model.calls == 1
+    assert later.message == "not sent: m was stopped (bad key (HTTP 401))"
+    assert isinstance(later.error, AuthenticationError)  # what stopped it travels with the result

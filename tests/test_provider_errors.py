@@ -7,6 +7,9 @@ that the SDK did not retry on its own (the server saw exactly one request).
 
 from __future__ import annotations
 
+import asyncio
+import socket
+import struct
 import time
 
 import pytest
@@ -23,7 +26,10 @@ from llm_solutions.errors import (
     TransientError,
 )
 from llm_solutions.headers import retry_after as retry_after_from_headers
-from tests.support.fake_providers import Fail, Reply
+from llm_solutions.models.failures import ConnectionFailedError, error_for_status
+from llm_solutions.models.google import split_api_version
+from llm_solutions.models.registry import load_registry
+from tests.support.fake_providers import Fail, FakeProviders, Reply
 from tests.support.provider_harness import fake, harness  # noqa: F401  (fixtures)
 
 # google-genai subclasses aiohttp.ClientSession, which aiohttp flags; nothing we can change.
@@ -158,3 +164,126 @@ def test_retry_after_header_forms():
     assert 25 <= retry_after_from_headers({"retry-after": future}) <= 31
     assert retry_after_from_headers({"retry-after": "soon"}) is None
     assert retry_after_from_headers({}) is None
+
+
+# --- servers that cannot be reached ------------------------------------------------------
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize("name,env", [
+    ("gpt-6-luna", "OPENAI_BASE_URL"), ("claude-haiku-5-5", "ANTHROPIC_BASE_URL"),
+    ("gemini-3.5-flash-lite", "GOOGLE_GEMINI_BASE_URL"), ("grok-4.7", "XAI_BASE_URL"),
+])
+async def test_a_refused_connection_says_the_server_could_not_be_reached(harness, monkeypatch, name, env):
+    # The OpenAI SDK's aiohttp transport reports a refused connection as a timeout: the
+    # mapping looks below it.
+    url = f"http://127.0.0.1:{closed_port()}" + ("/v1" if env in ("OPENAI_BASE_URL", "XAI_BASE_URL") else "")
+    monkeypatch.setenv(env, url)
+    harness.registry = load_registry()
+    model = harness.model(name, timeout=5.0)
+    started = time.monotonic()
+    with pytest.raises(ConnectionFailedError) as caught:
+        await model.generate(harness.request())
+    error = caught.value
+    assert time.monotonic() - started < 2.0  # refused at once, not after a timeout
+    assert error.kind == "connection" and error.retryable and isinstance(error, TransientError)
+    assert error.reason == "connection refused" and error.target == url
+    assert str(error) == f"{name}: could not reach the server at {url} (connection refused)"
+
+
+async def test_a_reset_connection_is_a_connection_error(harness, monkeypatch):
+    # A server that accepts and at once resets the connection (a crashing proxy).
+    async def reset(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()
+
+    server = await asyncio.start_server(reset, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{port}/v1")
+    harness.registry = load_registry()
+    try:
+        with pytest.raises(ConnectionFailedError) as caught:
+            await harness.model("gpt-6-luna", timeout=5.0).generate(harness.request())
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert caught.value.reason in ("connection reset by the server", "the server closed the connection")
+
+
+def test_multi_line_server_messages_become_one_line():
+    page = "<html>\n  <body>\n    502 Bad Gateway\n  </body>\n</html>\n" + "x" * 800
+    error = error_for_status("openai", 502, f"gpt: {page}")
+    assert "\n" not in str(error) and str(error).startswith("gpt: <html> <body> 502 Bad Gateway </body>")
+    assert len(error.message) <= 500 and error.message.endswith("...")
+
+
+# --- Gemini behind a proxy that serves another API version --------------------------------
+
+
+@pytest.fixture
+async def beta_only():
+    """A Gemini-compatible server that serves only /v1beta (as some proxies do)."""
+    from aiohttp import web
+
+    fake = FakeProviders()
+    seen: list[str] = []
+
+    async def served(request: web.Request) -> web.StreamResponse:
+        seen.append(request.path)
+        return await fake._gemini(request)
+
+    async def refused(request: web.Request) -> web.StreamResponse:
+        seen.append(request.path)
+        return web.Response(status=405, text="405: Method Not Allowed\nonly /v1beta is served here")
+
+    app = web.Application()
+    app.router.add_post("/v1beta/models/{target}", served)
+    app.router.add_route("*", "/{tail:.*}", refused)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}", seen
+    await runner.cleanup()
+
+
+async def test_gemini_keeps_the_servers_text_and_says_how_to_set_the_api_version(harness, monkeypatch, beta_only):
+    url, seen = beta_only
+    monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", url)
+    harness.registry = load_registry()
+    with pytest.raises(BadRequestError) as caught:
+        await harness.model("gemini-3.5-flash-lite").generate(harness.request())
+    message = str(caught.value)
+    assert seen == ["/v1/models/gemini-3.5-flash-lite:generateContent"]
+    assert "405: Method Not Allowed only /v1beta is served here" in message  # the server's own words, one line
+    assert "GOOGLE_GENAI_API_VERSION=v1beta" in message and caught.value.status == 405
+
+
+@pytest.mark.parametrize("how", ["variable", "base-url"])
+async def test_gemini_api_version_from_the_setting_or_the_base_url(harness, monkeypatch, beta_only, how):
+    url, seen = beta_only
+    if how == "variable":
+        monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", url)
+        monkeypatch.setenv("GOOGLE_GENAI_API_VERSION", "v1beta")
+    else:
+        monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", url + "/v1beta")
+    harness.registry = load_registry()
+    result = await harness.model("gemini-3.5-flash-lite").generate(harness.request())
+    assert result.text and seen == ["/v1beta/models/gemini-3.5-flash-lite:generateContent"]
+
+
+def test_gemini_base_urls_ending_in_a_version_are_split():
+    assert split_api_version("http://proxy:4000/v1beta") == ("http://proxy:4000/", "v1beta")
+    assert split_api_version("http://proxy:4000/gemini/v1/") == ("http://proxy:4000/gemini/", "v1")
+    assert split_api_version("http://proxy:4000/v1alpha2") == ("http://proxy:4000/", "v1alpha2")
+    assert split_api_version("https://generativelanguage.googleapis.com/") == (
+        "https://generativelanguage.googleapis.com/", None)
+    assert split_api_version(None) == (None, None)

@@ -174,7 +174,19 @@ def test_rate_limit_waits_the_hint_then_succeeds():
     assert result.completion is OK
     assert the_model.calls[1] - the_model.calls[0] >= 12.0
     [limiter] = the_sender.pool.limiters
-    assert limiter.rate == 30_000  # halved by the 429
+    # A lone 429 with nothing to show it was ours costs a fifth of the rate, not half of
+    # it, and pauses only the request that got it.
+    assert limiter.rate == pytest.approx(0.8 * 0.99 * 60_000)
+    assert limiter.snapshot().pause_remaining == 0
+
+
+def test_a_429_at_an_empty_bucket_pauses_the_provider_for_the_hint():
+    empty = {"x-ratelimit-limit-requests": "60000", "x-ratelimit-remaining-requests": "0",
+             "x-ratelimit-reset-requests": "1m0s"}
+    the_model = model(RateLimitError("429", retry_after=12.0, headers=empty), OK)
+    the_sender = sender()
+    result, _ = send(the_sender, the_model)
+    assert result.ok and the_model.calls[1] - the_model.calls[0] >= 12.0
 
 
 @pytest.mark.parametrize("error", [QuotaExhaustedError("daily limit reached", status=429), AuthenticationError("bad key")])
@@ -204,12 +216,20 @@ def test_a_request_that_always_hangs_ends_as_a_timeout_error():
 
 
 def test_retry_and_pause_logging(caplog):
-    the_model = model(RateLimitError("429", retry_after=3.0, provider="scripted"), OK)
+    empty = {"x-ratelimit-limit-requests": "6000", "x-ratelimit-remaining-requests": "0",
+             "x-ratelimit-reset-requests": "30s"}
+    the_model = model(RateLimitError("429\n  try later", retry_after=3.0, provider="scripted"),
+                      RateLimitError("429", retry_after=3.0, headers=empty), OK)
     with caplog.at_level(logging.DEBUG, logger="llm_solutions"):
         send(sender(), the_model)
     messages = [(r.levelname, r.getMessage()) for r in caplog.records]
-    assert ("INFO", "scripted: rate limited, pausing 3.0 s, rate now 30000/min") in messages
-    assert any(level == "DEBUG" and "attempt 1/6 failed (rate_limit" in text for level, text in messages)
+    # each line says what happened, the rate change and the pause actually taken, on one line
+    assert ("INFO", "scripted: lone 429 (429 try later; no evidence either way); rate 59400 -> 47520/min; "
+                    "the request waits 3.0 s") in messages
+    assert ("INFO", "scripted: 429, requests limit hit (headers: 6000 per 30.0 s); requests rate 47520 -> "
+                    "11880/min, limit 12000/min learned; pausing 3.0 s (the server's hint)") in messages
+    assert any(level == "DEBUG" and "attempt 1/6 failed (rate_limit: 429 try later" in text for level, text in messages)
+    assert all("\n" not in text for _, text in messages)
 
 
 # --- cancellation (real time, short) -----------------------------------------------------
@@ -224,7 +244,8 @@ async def test_cancellation_never_hangs_and_frees_the_limiter(where):
     blocker = None
     if where == "pause":
         permit = await limiter.acquire(1)
-        limiter.record_rate_limit(permit, RateLimitError("429", retry_after=3600.0))
+        empty = {"x-ratelimit-limit-requests": "60", "x-ratelimit-remaining-requests": "0"}
+        limiter.record_rate_limit(permit, RateLimitError("429", retry_after=3600.0, headers=empty))
         limiter.release(permit)
     if where == "queue":
         blocker = asyncio.create_task(the_sender.call(hanging, REQUEST))  # holds the only slot
@@ -241,5 +262,5 @@ async def test_cancellation_never_hangs_and_frees_the_limiter(where):
     results = await asyncio.gather(*(t for t in (task, blocker) if t), return_exceptions=True)
     assert time.monotonic() - started < 1.0
     assert all(isinstance(r, asyncio.CancelledError) for r in results)
-    assert limiter.in_flight == 0
-    assert not limiter._slots.locked()  # the slot came back
+    assert limiter.in_flight == 0  # the slot came back
+    assert limiter.snapshot().queued == 0

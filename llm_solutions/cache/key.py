@@ -2,7 +2,8 @@
 
 The key covers exactly what changes a model's answer: the model on the wire (provider and
 ``api_model``), the sampling parameters, the messages, provider body fields (``extra``) and
-the sample index, so N samples of one prompt stay N answers.  Operational settings
+the sample index, so N samples of one prompt stay N answers; a request for a JSON answer
+(``json_output``) gets a key of its own.  Operational settings
 (timeouts, retries, rate limits) and ``Request.metadata`` never enter it, so a quick test
 and a full run with different limits share answers.  The material is serialised as
 canonical JSON (sorted keys, fixed separators, floats for float parameters), which makes
@@ -35,6 +36,7 @@ KNOWN_KEY_PARAMS: dict[str, str] = {
     "reasoning_effort": "Request.reasoning_effort",
     "extra": "Request.extra (provider body fields)",
     "sample": "the sample index",
+    "json_output": "Request.json_output (a JSON answer asked for; covered only when set)",
 }
 
 DEFAULT_KEY_PARAMS: tuple[str, ...] = (
@@ -46,6 +48,7 @@ DEFAULT_KEY_PARAMS: tuple[str, ...] = (
     "reasoning_effort",
     "extra",
     "sample",
+    "json_output",
 )
 
 HASH_ALGORITHMS = ("blake2b", "sha256")
@@ -116,11 +119,14 @@ def key_material(
         "reasoning_effort": lambda: request.reasoning_effort,
         "extra": lambda: dict(request.extra),
         "sample": lambda: int(sample),
+        "json_output": lambda: True,
     }
     material: dict[str, Any] = {"v": KEY_VERSION}
     for name in params:
         if name not in readers:
             raise ConfigError(f"unknown cache key parameter {name!r}; use some of: {', '.join(KNOWN_KEY_PARAMS)}")
+        if name == "json_output" and not request.json_output:
+            continue  # requests without it keep the keys they had before the field existed
         material[name] = _canonical(readers[name](), name)
     return material
 

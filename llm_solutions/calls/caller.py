@@ -12,6 +12,10 @@ For each call, in this order:
 6. every billed attempt is priced (``ModelConfig.price``) and counted in the budget,
    including answers the provider billed but that cannot be used (empty, refused).
 
+An error that stops a model (a bad key, a spent quota, a server that stayed
+unreachable) stops it for every call: its requests still queued in the limiter, or
+waiting to retry, come back at once as ``CallResult.stopped`` instead of being sent.
+
 Collection answers, LLM code extraction, and later dataset generation, embeddings and
 batch results all go through here, so "every dollar counted once" and "never pay twice
 for an answer" hold for all of them.  Provider errors come back inside the
@@ -26,17 +30,34 @@ import logging
 from llm_solutions.cache.response_cache import ResponseCache
 from llm_solutions.calls.budget import Budget
 from llm_solutions.calls.result import CallResult
-from llm_solutions.errors import ProviderError, QuotaExhaustedError, RateLimitError, RequestTimeoutError
+from llm_solutions.errors import ProviderError, QuotaExhaustedError, RequestTimeoutError
 from llm_solutions.limits.pool import LimiterPool
 from llm_solutions.limits.rate_limiter import ProviderLimiter
 from llm_solutions.limits.retry import RetryPolicy
 from llm_solutions.models.base import BaseModel, Completion, Request, Usage
-from llm_solutions.models.tokens import request_tokens
+from llm_solutions.models.failures import ConnectionFailedError, one_line
+from llm_solutions.models.tokens import prompt_tokens
 
 log = logging.getLogger(__name__)
 
 #: What a call is for; recorded with spend so a session can say where its money went.
 PURPOSES = ("answer", "extraction", "generation", "embedding")
+
+
+class ModelStopped(Exception):
+    """Raised into a stopped model's queued requests; never leaves the caller."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class _NotSent(Exception):
+    """The limiter refused to send at all (its provider was given up on)."""
+
+    def __init__(self, error: ProviderError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 class Caller:
@@ -45,7 +66,8 @@ class Caller:
     ``timeout`` is the per-attempt limit in seconds (reasoning models can think for
     minutes, so it is generous by default); ``cache`` ``None`` means no caching;
     ``budget`` defaults to one without a limit (spend is still counted).
-    ``requests_sent`` counts the requests that reached a provider, retries included.
+    ``requests_sent`` counts the requests that reached a provider, retries included;
+    ``stopped`` maps each stopped model to why.
     """
 
     def __init__(
@@ -65,6 +87,9 @@ class Caller:
         self.cache = cache
         self.budget = budget or Budget()
         self.requests_sent = 0
+        self.stopped: dict[str, str] = {}
+        self._stop_errors: dict[str, ProviderError] = {}
+        self._stop_events: dict[str, asyncio.Event] = {}
 
     async def call(
         self,
@@ -97,36 +122,77 @@ class Caller:
                 result.cache_hit = True
                 result.cost_saved = hit.cost_saved
                 return result
+        if model.name in self.stopped:
+            self._mark_stopped(result, model, self.stopped[model.name])
+            return result
         await self._send(model, request, result)
         if result.ok and self.cache is not None and result.completion is not None:
             await self.cache.store(config, request, sample, result.completion)
         return result
 
+    def stop(self, model: BaseModel, reason: str, error: ProviderError | None = None) -> None:
+        """Stop ``model`` for the session: its queued and waiting calls end now, unsent,
+        with ``error`` (what stopped it) as theirs."""
+        if model.name in self.stopped:
+            return
+        self.stopped[model.name] = reason
+        if error is not None:
+            self._stop_errors[model.name] = error
+        self._stop_event(model.name).set()
+        self.pool.abandon(model, ModelStopped(reason))
+
+    def _stop_event(self, name: str) -> asyncio.Event:
+        event = self._stop_events.get(name)
+        if event is None:
+            event = self._stop_events[name] = asyncio.Event()
+        return event
+
+    def _mark_stopped(self, result: CallResult, model: BaseModel, reason: str) -> None:
+        result.stopped = True
+        result.error = self._stop_errors.get(model.name, result.error)
+        result.message = f"not sent: {model.name} was stopped ({reason})"
+
     async def _send(self, model: BaseModel, request: Request, result: CallResult) -> None:
         """Attempts until one succeeds or retrying cannot help; fills ``result``."""
         limiter = self.pool.limiter_for(model)
-        estimate = request_tokens(request)
+        estimate = limiter.reservation(model.name, prompt_tokens(request.messages), request.max_tokens)
+        counted = 0  # attempts that count toward the policy's limit
         while True:
-            result.attempts += 1
-            self.requests_sent += 1
             try:
-                completion = await self._attempt(limiter, model, request, estimate)
+                completion = await self._attempt(limiter, model, request, estimate, result)
+            except ModelStopped as stop:
+                self._mark_stopped(result, model, stop.reason)
+                return
+            except _NotSent as refused:
+                result.error = refused.error
+                result.message = _describe(refused.error, model)
+                result.stopped = True  # nothing was sent: no answer to record
+                self.stop(model, result.message, refused.error)
+                return
             except ProviderError as error:
                 self._bill(model, result, error.completion)
+                # A server that cannot be reached while it is known to be down: the
+                # attempt was its probe, not one of this task's tries.
+                counted += 0 if isinstance(error, ConnectionFailedError) and limiter.down else 1
                 result.completion = error.completion
                 result.error = error
                 result.message = _describe(error, model)
-                if isinstance(error, QuotaExhaustedError):
-                    log.warning("%s", result.message)
+                if error.stops_model:
+                    if model.name not in self.stopped:
+                        log.warning("%s", result.message)
+                    self.stop(model, result.message, error)
                     return
-                delay = self.policy.next_delay(error, result.attempts, result.waited)
+                delay = self.policy.next_delay(error, max(1, counted), result.waited)
                 if delay is None:
                     return
                 log.debug(
                     "%s: attempt %d/%d failed (%s: %s), retrying in %.1f s",
-                    model.name, result.attempts, self.policy.max_attempts, error.kind, error, delay,
+                    model.name, result.attempts, self.policy.max_attempts, error.kind, one_line(str(error), 300),
+                    delay,
                 )
-                await asyncio.sleep(delay)
+                if await self._sleep_unless_stopped(model, delay):
+                    self._mark_stopped(result, model, self.stopped[model.name])
+                    return
                 result.waited += delay
                 continue
             self._bill(model, result, completion)
@@ -135,30 +201,51 @@ class Caller:
             result.message = None
             return
 
+    async def _sleep_unless_stopped(self, model: BaseModel, delay: float) -> bool:
+        """Sleep ``delay`` seconds; True when the model was stopped meanwhile."""
+        event = self._stop_event(model.name)
+        if not event.is_set():
+            try:
+                async with asyncio.timeout(delay):
+                    await event.wait()
+            except TimeoutError:
+                pass
+        return event.is_set()
+
     def _bill(self, model: BaseModel, result: CallResult, completion: Completion | None) -> None:
         if completion is None:
             return
         cost = model.config.price(completion)
         result.usage = result.usage + Usage.of(completion)
         result.cost += cost
+        result.billed_attempts += 1
         self.budget.add(cost, result.purpose)
 
     async def _attempt(
-        self, limiter: ProviderLimiter, model: BaseModel, request: Request, estimate: int
+        self, limiter: ProviderLimiter, model: BaseModel, request: Request, estimate: int, result: CallResult
     ) -> Completion:
-        async with limiter.permit(estimate) as permit:
+        try:
+            permit = await limiter.acquire(estimate, model=model.name)
+        except ProviderError as error:
+            raise _NotSent(error) from error
+        try:
+            result.attempts += 1
+            self.requests_sent += 1
             try:
                 async with asyncio.timeout(self.timeout):
                     completion = await model.generate(request)
             except TimeoutError:
-                raise RequestTimeoutError(
-                    f"{model.name}: no answer within {self.timeout:g} s", provider=model.provider
-                ) from None
-            except RateLimitError as error:
-                limiter.record_rate_limit(permit, error)
+                timeout = RequestTimeoutError(f"{model.name}: no answer within {self.timeout:g} s",
+                                              provider=model.provider)
+                limiter.record_error(permit, timeout)
+                raise timeout from None
+            except ProviderError as error:
+                limiter.record_error(permit, error)
                 raise
             limiter.record_success(permit, completion)
             return completion
+        finally:
+            limiter.release(permit)
 
 
 def _describe(error: ProviderError, model: BaseModel) -> str:
@@ -169,4 +256,4 @@ def _describe(error: ProviderError, model: BaseModel) -> str:
             f"{model.name}: quota exhausted ({error}); no more requests go to this model in this "
             "session - check the plan or billing, or resume after the quota resets"
         )
-    return str(error)
+    return one_line(str(error))

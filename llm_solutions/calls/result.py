@@ -21,9 +21,13 @@ class CallResult:
       provider returned one (empty, refused), else ``None``;
     * ``error``: the provider error that ended the call, or ``None``;
     * ``refused``: the call was never sent because the session's budget is spent;
+    * ``stopped``: the call ended unsent (or before its next attempt) because its model
+      was stopped: a bad key or spent quota seen by another call, or a server that
+      stayed unreachable (``error`` is then the ``ProviderDownError``);
     * ``attempts``: requests sent (0 for a cache hit or a refused call); ``waited``:
       seconds slept between attempts;
-    * ``usage`` and ``cost``: tokens and USD of every billed attempt (0 on a cache hit);
+    * ``usage`` and ``cost``: tokens and USD of every billed attempt (0 on a cache hit),
+      failed ones included; ``billed_attempts``: how many attempts were billed;
     * ``cache_hit`` and ``cost_saved``: the cache answered, saving this many USD;
     * ``message``: the error as one line for records and logs.
     """
@@ -33,7 +37,9 @@ class CallResult:
     completion: Completion | None = None
     error: ProviderError | None = None
     refused: bool = False
+    stopped: bool = False
     attempts: int = 0
+    billed_attempts: int = 0
     waited: float = 0.0
     usage: Usage = field(default_factory=Usage)
     cost: float = 0.0
@@ -44,7 +50,7 @@ class CallResult:
     @property
     def ok(self) -> bool:
         """True when there is a usable answer."""
-        return self.error is None and not self.refused and self.completion is not None
+        return self.error is None and not self.refused and not self.stopped and self.completion is not None
 
     @property
     def text(self) -> str:

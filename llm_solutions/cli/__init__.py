@@ -12,8 +12,9 @@ import importlib
 import logging
 import os
 import sys
+from typing import NoReturn
 
-from llm_solutions.errors import UserError
+from llm_solutions.errors import ConfigError, UserError
 from llm_solutions.settings import environment
 from llm_solutions.text import visible
 
@@ -25,6 +26,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "rescore": ("llm_solutions.cli.rescore", "re-extract, re-validate and re-evaluate a session, no API calls"),
     "check-dataset": ("llm_solutions.cli.check_dataset", "check a dataset: format, and canonical solutions pass"),
     "cache": ("llm_solutions.cli.cache", "show response-cache totals and prune entries"),
+    "generate": ("llm_solutions.cli.generate", "generate a new verified problem dataset (generate_dataset.py)"),
 }
 
 EXIT_USER_ERROR = 2
@@ -32,9 +34,16 @@ EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a closed pipe
 
 
+class _Parser(argparse.ArgumentParser):
+    """A parser whose mistakes are one line (a ``ConfigError``), not a usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ConfigError(f"{message} (see {self.prog} --help)")
+
+
 def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     """The parser; only the chosen subcommand's module is imported (fast ``--help``)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="llm-solutions",
         description="Collect, check and compare code solutions from many LLM providers.",
     )
@@ -51,8 +60,8 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one subcommand; returns the process exit code."""
-    environment.load_dotenv()
     try:
+        environment.load_dotenv()
         argv = sys.argv[1:] if argv is None else list(argv)
         args = build_parser(argv).parse_args(argv)
         return int(args._run(args) or 0)

@@ -64,6 +64,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _choose_models(args: argparse.Namespace, registry: Registry, configured: list[str]) -> list[str]:
+    if args.models and args.all_models:
+        raise ConfigError("--models and --all-models contradict each other; give one of them")
     if args.models:
         return list(args.models)
     if configured:
@@ -162,4 +164,4 @@ def run(args: argparse.Namespace) -> int:
         return 0
     result = run_collection(settings, plan=plan, show_progress=not args.no_progress)
     print_result(result)
-    return 0 if result.status == "completed" else 1
+    return result.exit_code

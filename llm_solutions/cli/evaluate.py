@@ -6,7 +6,7 @@ import argparse
 import asyncio
 
 from llm_solutions.cli.flags import add_log_arguments, add_sessions_dir_argument, add_timeout_arguments
-from llm_solutions.cli.output import configure_logging
+from llm_solutions.cli.output import configure_logging, print_model_lines
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,5 +22,6 @@ def run(args: argparse.Namespace) -> int:
     configure_logging(args.log_level)
     path = asyncio.run(evaluate_session(args.session, args.output_dir, test_timeout=args.test_timeout,
                                         solution_timeout=args.solution_timeout))
-    print(f"evaluated: {path} (see summary.json for pass rates and pass@k)")
+    print(f"evaluated: {path} (summary.json has the pass rates and pass@k)")
+    print_model_lines(path)
     return 0

@@ -59,7 +59,8 @@ def cache_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 def add_log_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup, *, log_file: bool = True) -> None:
     """``--log-level`` (and ``--log-file``)."""
-    parser.add_argument("--log-level", default="INFO", choices=LOG_LEVELS)
+    parser.add_argument("--log-level", default="INFO", type=str.upper, choices=LOG_LEVELS,
+                        help="DEBUG, INFO, WARNING or ERROR (any case)")
     if log_file:
         parser.add_argument("--log-file", metavar="FILE", help="also write the log to FILE")
 

@@ -59,8 +59,25 @@ def print_result(result: RunResult) -> None:
     for model, reason in result.stopped_models.items():
         print(visible(f"model {model} was stopped: {reason}"))
     if result.resume_command:
-        extra = " --retry-failed" if result.stopped_models else ""
+        extra = " --retry-failed" if result.stopped_models or result.retry_may_fix else ""
         print(f"resume with: {result.resume_command}{extra}")
+        if result.retry_may_fix:
+            print(f"({result.retry_may_fix} task(s) failed for reasons a retry may fix: rate limits, server errors, "
+                  "timeouts, an unreachable server; --retry-failed runs them again)")
+    elif result.retry_may_fix:
+        command = f"python scripts/resume_collection.py {result.session_id} --retry-failed"
+        print(f"{result.retry_may_fix} task(s) failed for reasons a retry may fix (rate limits, server errors, "
+              f"timeouts, an unreachable server); run them again with: {command}")
     elif result.failed:
         command = f"python scripts/resume_collection.py {result.session_id} --retry-failed"
         print(f"{result.failed} task(s) failed (see the records' error field); re-run only them with: {command}")
+
+
+def print_model_lines(session: Path) -> None:
+    """One line per model from a session's ``summary.json``: answers, valid code, tests, spend."""
+    summary = read_json(session / "summary.json") or {}
+    for model, data in (summary.get("model_summaries") or {}).items():
+        perf = data.get("overall_performance", {})
+        tests = f", tests passed {perf['pass_rate']:.1f}%" if "pass_rate" in perf else ""
+        print(visible(f"  {model}: {perf.get('solutions', 0)} answers, valid code "
+                      f"{perf.get('full_validity_rate', 0):.1f}%{tests}, ${perf.get('cost', 0):.4f}"))

@@ -7,7 +7,7 @@ import argparse
 import asyncio
 
 from llm_solutions.cli.flags import add_log_arguments, add_sessions_dir_argument, add_timeout_arguments
-from llm_solutions.cli.output import configure_logging
+from llm_solutions.cli.output import configure_logging, print_model_lines
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,4 +35,5 @@ def run(args: argparse.Namespace) -> int:
     spent = float(metadata.get("session_spend") or 0.0)
     detail = "0 API calls" if not calls else f"{calls} extraction API call(s), ${spent:.4f}"
     print(f"rescored into: {path} ({detail})")
+    print_model_lines(path)
     return 0

@@ -11,6 +11,7 @@ from llm_solutions.cli.output import configure_logging, print_result
 from llm_solutions.collection.session import default_output_dir, list_sessions, resume_runner, session_info
 from llm_solutions.collection.store import SessionStore
 from llm_solutions.errors import ConfigError
+from llm_solutions.text import visible
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,9 +36,13 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps([s.to_dict() for s in sessions], indent=2))
         elif not sessions:
             print(f"no sessions in {output_dir}")
+        else:
+            print(f"{'session':28} {'status':12} {'done/total':>13} {'ok':>6} {'failed':>6} {'spent $':>10}  "
+                  f"{'started':16}  models")
         for s in [] if args.json else sessions:
-            print(f"{s.session_id:28} {s.status:12} {s.completed:>6}/{s.total:<6} ok {s.successful:<6} "
-                  f"failed {s.failed:<5} ${s.cost:<9.4f} {s.date}")
+            done = f"{s.completed}/{s.total}"
+            print(visible(f"{s.session_id:28} {s.status:12} {done:>13} {s.successful:>6} {s.failed:>6} "
+                          f"{s.cost:>10.4f}  {s.date:16}  {', '.join(s.models)}"))
         return 0
     if not args.session:
         raise ConfigError("name a session to resume (see --list-sessions)")
@@ -47,15 +52,22 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps(info.to_dict(), indent=2))
         else:
             print(f"session: {info.path}\nstatus: {info.status}\nstarted: {info.date}\n"
+                  f"models: {', '.join(info.models)}\n"
                   f"tasks: {info.completed}/{info.total} ({info.successful} successful, {info.failed} failed)\n"
                   f"spent: ${info.cost:.4f}")
+            for model, reason in info.stopped.items():
+                print(visible(f"stopped: {model}: {reason}"))
         return 0
     runner = resume_runner(args.session, output_dir, retry_failed=args.retry_failed,
                            max_cost=args.max_cost, show_progress=not args.no_progress)
     info = session_info(SessionStore.open(output_dir, args.session))
     if info.status == "completed" and not args.retry_failed and info.completed >= info.total:
-        print(f"session {info.session_id} is already completed ({info.completed}/{info.total} tasks); nothing to do")
-        return 0
+        store = SessionStore.open(output_dir, args.session)
+        if not store.reports_stale():
+            print(f"session {info.session_id} is already completed ({info.completed}/{info.total} tasks); "
+                  "nothing to do")
+            return 0
+        print(f"session {info.session_id} is completed but its reports are missing or stale; rebuilding them")
     result = asyncio.run(runner.run())
     print_result(result)
     return 0 if result.status == "completed" else 1

@@ -1,7 +1,9 @@
 """The progress display: a bar with rate and ETA on a terminal, a log line otherwise.
 
-The bar's suffix shows each provider's current request rate or pause, as reported by the
-rate limiters, so a user can tell "slow because throttled" from "slow because stuck".
+The bar's suffix shows the session's spend, failures, each model's progress, and each
+provider's current request rate or pause as reported by the rate limiters, so a user can
+tell "slow because throttled" from "slow because stuck" and see which provider holds the
+run up.  While the bar is drawn, log lines are printed above it instead of through it.
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ from collections.abc import Callable
 from typing import Any
 
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+from llm_solutions.collection.records import record_spend
 
 log = logging.getLogger(__name__)
 
@@ -29,18 +34,26 @@ class ProgressDisplay:
         self.total = total
         self.done = done
         self.failed = 0
+        self.spent = 0.0
+        self.per_model: dict[str, int] = {}
         self._status = status
         self._started = time.monotonic()
         self._start_done = done
         self._last_log = self._started
         self._last_status = 0.0
         self._bar: tqdm | None = None
+        self._redirect: Any = None
         if enabled and sys.stderr.isatty():
             self._bar = tqdm(total=total, initial=done, unit="task", dynamic_ncols=True, file=sys.stderr)
+            self._redirect = logging_redirect_tqdm()
+            self._redirect.__enter__()
 
     def advance(self, record: dict[str, Any]) -> None:
         """Count one finished task."""
         self.done += 1
+        self.spent += record_spend(record)
+        model = str(record.get("model"))
+        self.per_model[model] = self.per_model.get(model, 0) + 1
         if not record.get("llm_call_success"):
             self.failed += 1
         now = time.monotonic()
@@ -54,7 +67,11 @@ class ProgressDisplay:
             log.info("progress: %s", self.line())
 
     def _suffix(self) -> str:
-        parts = [f"failed {self.failed}"] if self.failed else []
+        parts = [f"${self.spent:.4f}"]
+        if self.failed:
+            parts.append(f"failed {self.failed}")
+        if len(self.per_model) > 1:
+            parts += [f"{name} {count}" for name, count in self.per_model.items()]
         if self._status is not None:
             parts += [f"{name} {state}" for name, state in self._status().items()]
         return ", ".join(parts)
@@ -69,5 +86,8 @@ class ProgressDisplay:
         return f"{self.done}/{self.total} ({rate:.2f}/s, ETA {eta})" + (f", {suffix}" if suffix else "")
 
     def close(self) -> None:
+        if self._redirect is not None:
+            self._redirect.__exit__(None, None, None)
+            self._redirect = None
         if self._bar is not None:
             self._bar.close()

@@ -4,9 +4,11 @@ and the expected tokens and cost per model (``--dry-run`` prints this)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from llm_solutions.collection.settings import CollectionSettings
+from llm_solutions.collection.store import check_output_dir
 from llm_solutions.collection.tasks import estimate_usage, task_key
 from llm_solutions.dataset import BUILTIN_DATASET, Dataset, Problem, load_dataset
 from llm_solutions.errors import ConfigError
@@ -93,6 +95,7 @@ def make_plan(
     models: list[BaseModel] | None = None,
 ) -> Plan:
     """Check settings, dataset and models (keys included) and build the plan."""
+    check_output_dir(Path(settings.output_dir), settings.session_id)
     registry = registry or load_registry(settings.models_file)
     # None means the built-in set, never "whatever DATASET_PATH says today": a resumed
     # session must solve the problems it started with (from_env already applied the env).
@@ -103,7 +106,7 @@ def make_plan(
     else:
         if not settings.models:
             raise ConfigError("no models chosen; pass --models NAME ... or --all-models (see --list-models)")
-        configs = [registry.get(name) for name in dict.fromkeys(settings.models)]
+        configs = registry.get_all(list(dict.fromkeys(settings.models)))
         registry.require_keys(configs)
     if settings.extraction_model:
         registry.get(settings.extraction_model)  # a typo fails now, not after an hour of collection

@@ -118,12 +118,19 @@ class ProgressTracker:
                 "failed_tasks": failed,
                 "total_cost": round(self.total_cost, 6),
                 "model_progress": {name: p.to_dict() for name, p in self.per_model.items()},
-                "completed_task_ids": sorted(self.completed_keys),
+                "completed_task_ids": self._completed_ids(),
                 "estimated_completion": self.estimated_completion(),
             },
             "session_parameters": self.parameters,
             "last_saved": time.time(),
         }
+
+    def _completed_ids(self) -> list[str]:
+        # With one sample per task the ids read <task>_<model>, as the original format has
+        # them; the sample suffix only appears when there are several.
+        if int(self.parameters.get("samples") or 1) == 1:
+            return sorted(key[:-3] if key.endswith("_s0") else key for key in self.completed_keys)
+        return sorted(self.completed_keys)
 
     def save(self, *, force: bool = False) -> bool:
         """Write ``progress.json`` unless it was written less than a second ago."""

@@ -21,9 +21,10 @@ def build_record(task: Task, call: CallResult, scored: Scored | None, *, executi
     """The record of one task, successful or not.
 
     ``cost`` and the token counts are what the provider billed for the answer, every
-    attempt included (a retried empty answer was billed too).  A cache hit costs 0 and
-    records what it saved as ``cost_saved``, with the stored answer's tokens.  What the
-    extraction model cost is in ``extraction.llm``.
+    attempt included (a retried empty answer was billed too), and ``billed_attempts``
+    says how many attempts that was.  A cache hit costs 0 and records what it saved as
+    ``cost_saved``, with the stored answer's tokens.  What the extraction model cost is
+    in ``extraction.llm``.
     """
     problem = task.problem
     completion = call.completion
@@ -45,6 +46,7 @@ def build_record(task: Task, call: CallResult, scored: Scored | None, *, executi
         "execution_time": round(execution_time, 4),
         "latency": round(completion.latency, 4) if completion else None,
         "attempts": call.attempts,
+        "billed_attempts": call.billed_attempts,
         "cache_hit": call.cache_hit,
         "finish_reason": completion.finish_reason if completion else None,
         "served_model": completion.model if completion else None,
@@ -58,6 +60,17 @@ def build_record(task: Task, call: CallResult, scored: Scored | None, *, executi
     if call.cache_hit:
         record["cost_saved"] = round(call.cost_saved, 8)
     return record
+
+
+#: Error types another attempt may fix, later: rate limits, server trouble, timeouts,
+#: unreachable servers, empty answers.  A session ending with such failures says to run
+#: them again with ``--retry-failed``.
+RETRY_MAY_FIX = frozenset({"rate_limit", "transient", "timeout", "connection", "empty_response", "provider_down"})
+
+
+def retry_may_fix(record: dict[str, Any]) -> bool:
+    """True for a failed record whose error another attempt may fix."""
+    return not record.get("llm_call_success") and record.get("error_type") in RETRY_MAY_FIX
 
 
 def record_costs(record: dict[str, Any]) -> tuple[float, float]:

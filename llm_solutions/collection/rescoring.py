@@ -151,10 +151,21 @@ async def rescore_session(
     )
     registry = load_registry(settings.models_file)
     problems = _problems(settings)
+    # A collector still writing the session would leave a partial copy: wait for it.
+    source.lock()
+    try:
+        services = await open_services(settings, registry, [], models=[], budget=Budget())
+    except BaseException:
+        source.unlock()
+        raise
     new_id = new_session_id or f"{source.session_id}_rescored_{int(time.time())}"
-    target = SessionStore.create(source.path.parent, new_id)
+    try:
+        target = SessionStore.create(source.path.parent, new_id)
+    except BaseException:
+        await services.close()
+        source.unlock()
+        raise
     target.lock()
-    services = await open_services(settings, registry, [], models=[], budget=Budget())
     try:
         tracker = await _process(source, target, problems, services.scorer, rescore=True,
                                  source_id=source.session_id)
@@ -167,3 +178,4 @@ async def rescore_session(
         await services.close()
         target.close()
         target.unlock()
+        source.unlock()

@@ -19,17 +19,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from llm_solutions.calls import Budget
+from llm_solutions.calls import Budget, CallResult
 from llm_solutions.collection.display import ProgressDisplay
 from llm_solutions.collection.plan import Plan, make_plan
 from llm_solutions.collection.progress import SAVE_EVERY, ProgressTracker
-from llm_solutions.collection.records import build_record, record_costs
+from llm_solutions.collection.records import build_record, record_costs, retry_may_fix
 from llm_solutions.collection.services import Services, open_services
 from llm_solutions.collection.settings import CollectionSettings
 from llm_solutions.collection.store import SessionStore
 from llm_solutions.collection.summaries import SessionDigest, build_summary, write_reports
 from llm_solutions.collection.tasks import Task, build_request, iter_tasks
 from llm_solutions.errors import UserError
+from llm_solutions.limits import ProviderDownError
 from llm_solutions.models.base import BaseModel
 from llm_solutions.models.registry import Registry
 
@@ -40,7 +41,11 @@ GRACE_PERIOD = 10.0  # seconds in-flight requests get to finish after Ctrl-C / S
 
 @dataclass
 class RunResult:
-    """What a run did; ``resume_command`` is set when work is left."""
+    """What a run did; ``resume_command`` is set when work is left.
+
+    ``retry_may_fix`` counts failed tasks whose error another attempt may fix (rate
+    limits, timeouts, unreachable servers): ``--retry-failed`` runs them again.
+    """
 
     session_id: str
     path: Path
@@ -53,6 +58,12 @@ class RunResult:
     stop_reason: str | None = None
     stopped_models: dict[str, str] = field(default_factory=dict)
     resume_command: str | None = None
+    retry_may_fix: int = 0
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every task has a record and none failed for a reason a retry may fix, else 1."""
+        return 0 if self.status == "completed" and not self.retry_may_fix else 1
 
 
 class CollectionRunner:
@@ -86,6 +97,8 @@ class CollectionRunner:
         self.plan_: Plan | None = plan
         self._stop_reason: str | None = None
         self._stopped: dict[str, str] = {}
+        self._provider_down = False
+        self._retry_may_fix = 0
         self._workers: list[asyncio.Task[None]] = []
         self.budget = Budget(limit=self.settings.max_cost)
 
@@ -139,6 +152,7 @@ class CollectionRunner:
             answer_cost, extraction_cost = record_costs(record)
             self.budget.add(answer_cost, "answer")
             self.budget.add(extraction_cost, "extraction")
+            self._retry_may_fix += retry_may_fix(record)
             tracker.add(record, existing=True)
         tracker.save(force=True)
         store.write_json("summary.json", self._summary(plan, tracker, end=None, digest=SessionDigest()))
@@ -190,6 +204,7 @@ class CollectionRunner:
             if record is None:
                 return  # refused: the budget ran out while this task waited
             store.append(record)
+            self._retry_may_fix += retry_may_fix(record)
             tracker.add(record)
             display.advance(record)
             if tracker.due(self.settings.checkpoint_every):
@@ -203,23 +218,44 @@ class CollectionRunner:
             tracker.save(force=True)
 
     async def _run_task(self, model: BaseModel, task: Task, services: Services) -> dict[str, Any] | None:
-        """The record of one task, or ``None`` when the budget refused its call."""
+        """The record of one task, or ``None`` when its call was not sent or never answered
+        (the budget ran out, or its model was stopped while it waited: it stays to do on
+        resume)."""
         request = build_request(model.config, task.problem, task.sample)
         started = time.perf_counter()
         call = await services.caller.call(model, request, purpose="answer", sample=task.sample)
         if call.refused:
             self._stop("budget", self.budget.describe())
             return None
+        if call.stopped:
+            self._model_stopped(model, call)
+            if not call.billed_attempts:
+                return None  # never answered: left to do on resume
+            # billed before the stop (an empty answer, then the stop): recorded, so the
+            # session's spend and tokens stay whole
         if call.error is not None:
             if call.error.stops_model:
-                self._stopped[model.name] = f"{type(call.error).__name__}: {call.message}"
-                log.error("%s: stopped, no more requests this session: %s", model.name, call.message)
+                self._model_stopped(model, call)
             else:
                 log.warning("%s %s: %s", model.name, task.problem.task_id, call.message)
         scored = await services.scorer.score(call.text, task.problem) if call.ok else None
         return build_record(task, call, scored, execution_time=time.perf_counter() - started)
 
     # --- stopping ----------------------------------------------------------------------
+
+    def _model_stopped(self, model: BaseModel, call: CallResult) -> None:
+        """Note (once) that ``model`` gets no more requests this session, and why."""
+        if model.name in self._stopped:
+            return
+        error = call.error
+        if isinstance(error, ProviderDownError):
+            # The limiter said so once for the provider, naming the server and since when.
+            self._provider_down = True
+            self._stopped[model.name] = error.message
+            return
+        reason = call.message or "stopped"
+        self._stopped[model.name] = f"{type(error).__name__}: {reason}" if error is not None else reason
+        log.error("%s: stopped, no more requests this session", model.name)  # the caller logged why
 
     def _stop(self, reason: str, message: str) -> None:
         if self._stop_reason is None:
@@ -285,7 +321,7 @@ class CollectionRunner:
         done = tracker.completed_keys & plan.task_keys()
         if len(done) >= plan.total_tasks:
             tracker.status = "completed"
-        elif self._stop_reason is not None:
+        elif self._stop_reason is not None or self._provider_down:
             tracker.status = "interrupted"
         else:
             tracker.status = "failed"
@@ -305,6 +341,7 @@ class CollectionRunner:
             stop_reason=self._stop_reason,
             stopped_models=dict(self._stopped),
             resume_command=None if tracker.status == "completed" else self._resume_command(),
+            retry_may_fix=self._retry_may_fix,
         )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,6 +33,8 @@ class SessionInfo:
     failed: int
     started: float | None
     cost: float
+    models: list[str] = field(default_factory=list)
+    stopped: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         data = dict(self.__dict__)
@@ -58,6 +60,11 @@ def session_parameters(store: SessionStore) -> dict[str, Any]:
             data = data.get(key) if isinstance(data, dict) else None
         if isinstance(data, dict) and data.get("models"):
             return data
+    if not store.record_files():
+        raise SessionError(
+            f"session {store.session_id} holds nothing yet (it stopped before its first checkpoint); start it "
+            f"again with run_collection.py --session-id {store.session_id} and your original options"
+        )
     raise SessionError(
         f"session {store.session_id} has no readable parameters (progress.json and summary.json are "
         "missing or damaged); start a new run with run_collection.py"
@@ -78,6 +85,10 @@ def session_info(store: SessionStore) -> SessionInfo:
     status = progress.get("status") or ("unknown" if not seen else "interrupted")
     if status == "in_progress" and not _locked(store):
         status = "interrupted"  # its process is gone: it died without saying so
+    per_model = (progress.get("current_progress") or {}).get("model_progress") or {}
+    stopped = {name: str(data["stopped"]) for name, data in per_model.items()
+               if isinstance(data, dict) and data.get("stopped")}
+    models = progress.get("models") or sorted({model for _, model, _ in seen})
     return SessionInfo(
         session_id=store.session_id,
         path=store.path,
@@ -88,6 +99,8 @@ def session_info(store: SessionStore) -> SessionInfo:
         failed=failed,
         started=progress.get("start_time"),
         cost=round(cost, 6),
+        models=[str(m) for m in models],
+        stopped=stopped,
     )
 
 
@@ -130,17 +143,27 @@ def resume_runner(
                             models=models)
 
 
-def load_session(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """A session's records as a pandas DataFrame, one row per record.
+def load_session(
+    path: str | os.PathLike[str] | list[str | os.PathLike[str]],
+    output_dir: str | os.PathLike[str] | None = None,
+) -> pd.DataFrame:
+    """Records of one session or several as a pandas DataFrame, one row per record.
 
-    ``path`` is a session folder (or a session id under ``generated/``).  Nested fields
+    ``path`` is a session folder or a session id under ``output_dir`` (default
+    ``OUTPUT_DIR`` or ``generated``), or a list of them; a ``session`` column says which
+    session each row came from.  ``timestamp`` is a timezone-aware datetime; nested fields
     (``validation``, ``evaluation``) stay as dicts; ``is_fully_valid`` and ``syntax_valid``
     are added as flat columns.
     """
     import pandas as pd
 
-    folder = Path(path)
-    if not folder.is_dir():
-        folder = default_output_dir() / str(path)
-    store = SessionStore.open(folder.parent, folder.name)
-    return pd.DataFrame([flatten_record(r) for r in store.read_records()])
+    root = Path(output_dir) if output_dir else default_output_dir()
+    rows: list[dict[str, Any]] = []
+    for item in path if isinstance(path, list) else [path]:
+        folder = Path(item)
+        store = SessionStore.open(folder.parent, folder.name) if folder.is_dir() else SessionStore.open(root, str(item))
+        rows.extend(dict(flatten_record(record), session=store.session_id) for record in store.read_records())
+    frame = pd.DataFrame(rows)
+    if "timestamp" in frame:
+        frame["timestamp"] = pd.to_datetime(frame["timestamp"], unit="s", utc=True)
+    return frame

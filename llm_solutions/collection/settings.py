@@ -19,6 +19,7 @@ from typing import Any
 
 from llm_solutions.errors import ConfigError
 from llm_solutions.evaluation.sandbox import SandboxLimits
+from llm_solutions.models.registry import MODELS_FILE_ENV
 from llm_solutions.settings.layers import ConfigFile, Option, OptionTable
 from llm_solutions.settings.values import names, optional, path, positive, text, whole, yes_no
 
@@ -51,7 +52,7 @@ OPTIONS = OptionTable("collection", [
     Option("skip_invalid", yes_no, default=False, flag="--skip-invalid"),
     Option("output_dir", text, default=DEFAULT_OUTPUT_DIR, env=("OUTPUT_DIR",), flag="--output-dir"),
     Option("session_id", optional(text), flag="--session-id"),
-    Option("models_file", optional(path), env=("LLM_SOLUTIONS_MODELS_FILE",), flag="--models-file"),
+    Option("models_file", optional(path), env=(MODELS_FILE_ENV,), flag="--models-file"),
     Option("max_cost", optional(positive), flag="--max-cost"),
     Option("execute", yes_no, default=True, flag="--no-execute"),
     Option("extraction_model", optional(text), flag="--extraction-model"),
@@ -138,7 +139,8 @@ class CollectionSettings:
         if config is not None:
             from llm_solutions.cache.settings import OPTIONS as CACHE_OPTIONS
 
-            config.check_sections([OPTIONS.section, CACHE_OPTIONS.section])
+            # [generation] belongs to dataset generation, which reads the same file.
+            config.check_sections([OPTIONS.section, CACHE_OPTIONS.section, "generation"])
         return cls(**OPTIONS.resolve(given, config=config, env=env))
 
     def copy(self, **changes: Any) -> CollectionSettings:

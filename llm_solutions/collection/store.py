@@ -28,7 +28,14 @@ from pathlib import Path
 from typing import IO, Any
 
 from llm_solutions.errors import SessionError
-from llm_solutions.text import json_text
+from llm_solutions.files import (
+    read_json,
+    read_jsonl,
+    record_line,
+    rewrite_lines,
+    set_aside,
+    write_json_atomic,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,32 +52,21 @@ def safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "_"
 
 
-def record_line(record: dict[str, Any]) -> str:
-    """One record as the JSONL line stored for it (any text, lone surrogates included)."""
-    return json_text(record) + "\n"
+SESSION_ID = re.compile(r"[A-Za-z0-9._-]+")
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON so that readers see the old file or the new one, never half of one."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with tmp.open("w", encoding="utf-8") as handle:
-            handle.write(json_text(data, indent=2))
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        # A write that failed (disk full) must not leave its temp file behind.
-        tmp.unlink(missing_ok=True)
-
-
-def read_json(path: Path) -> Any | None:
-    """A JSON file's content, or ``None`` when missing or unreadable."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+def check_output_dir(output_dir: Path, session_id: str | None = None) -> None:
+    """Refuse, before anything is written, an output folder that cannot hold sessions."""
+    path = Path(output_dir)
+    if session_id is not None and not SESSION_ID.fullmatch(session_id):
+        raise SessionError(f"session id '{session_id}' may only use letters, digits, '.', '_' and '-'")
+    existing = path
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        raise SessionError(f"--output-dir {path}: {existing} is a file, not a folder; choose another --output-dir")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise SessionError(f"--output-dir {path}: {existing} is not writable; choose another --output-dir")
 
 
 class SessionStore:
@@ -94,12 +90,16 @@ class SessionStore:
             while (output_dir / f"session_{stamp}").exists():
                 stamp += 1
             session_id = f"session_{stamp}"
-        if not re.fullmatch(r"[A-Za-z0-9._-]+", session_id):
+        if not SESSION_ID.fullmatch(session_id):
             raise SessionError(f"session id '{session_id}' may only use letters, digits, '.', '_' and '-'")
         path = output_dir / session_id
         try:
             path.mkdir()
         except FileExistsError:
+            if _is_empty_leftover(path):
+                # A run killed between making the folder and its first checkpoint: nothing
+                # in it to resume, so starting it again loses nothing.
+                return cls(path)
             raise SessionError(
                 f"session {path} already exists; resume it with resume_collection.py {session_id} "
                 "or choose another --session-id"
@@ -139,6 +139,9 @@ class SessionStore:
         handle.write(f"pid {os.getpid()}")
         handle.flush()
         self._lock_handle = handle
+        # Temp files of a writer that was killed mid-write (ours hold the lock now).
+        for stale in [*self.path.glob(".*.tmp"), *self.path.glob("*/.*.tmp")]:
+            stale.unlink(missing_ok=True)
 
     def unlock(self) -> None:
         if self._lock_handle is not None:
@@ -148,8 +151,12 @@ class SessionStore:
 
     # --- records -----------------------------------------------------------------------
 
+    def model_folder(self, model: str) -> Path:
+        """The folder of one model's records (and its CSVs and summary)."""
+        return self.path / safe_name(model)
+
     def records_file(self, model: str, category: str) -> Path:
-        return self.path / safe_name(model) / f"{safe_name(category)}.jsonl"
+        return self.model_folder(model) / f"{safe_name(category)}.jsonl"
 
     def append(self, record: dict[str, Any]) -> None:
         """Append one record as a single complete line and flush it to the OS."""
@@ -191,20 +198,7 @@ class SessionStore:
         """
         good: list[str] = []
         bad: list[str] = []
-        with path.open(encoding="utf-8", errors="replace") as handle:
-            for line in handle:
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except ValueError:
-                    bad.append(line)
-                    continue
-                if not line.endswith("\n"):
-                    bad.append(line)  # parsed, but the newline never made it: not a whole write
-                    continue
-                good.append(line)
-                yield record
+        yield from read_jsonl(path, good, bad)
         if bad:
             if repair:
                 self._set_aside(path, good, bad)
@@ -212,11 +206,10 @@ class SessionStore:
                 log.warning("%s: %d damaged line(s) ignored", path, len(bad))
 
     def _set_aside(self, path: Path, good: list[str], bad: list[str]) -> None:
-        damaged = self.path / "damaged"
-        damaged.mkdir(exist_ok=True)
-        aside = damaged / f"{path.parent.name}__{path.stem}.{int(time.time() * 1000)}.txt"
-        aside.write_text("".join(line if line.endswith("\n") else line + "\n" for line in bad), encoding="utf-8")
-        self.rewrite(path, good)
+        handle = self._handles.pop(path, None)
+        if handle is not None:
+            handle.close()
+        aside = set_aside(path, good, bad, self.path / "damaged", f"{path.parent.name}__{path.stem}")
         log.warning("%s: moved %d torn line(s) to %s; their tasks will run again", path, len(bad), aside)
 
     def rewrite(self, path: Path, lines: list[str]) -> None:
@@ -224,12 +217,7 @@ class SessionStore:
         handle = self._handles.pop(path, None)
         if handle is not None:
             handle.close()
-        tmp = path.with_name(f".{path.name}.tmp")
-        with tmp.open("w", encoding="utf-8") as out:
-            out.writelines(lines)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
+        rewrite_lines(path, lines)
 
     def remove_failed(self) -> int:
         """Move records of failed calls into ``damaged/`` so ``--retry-failed`` can redo them."""
@@ -253,6 +241,14 @@ class SessionStore:
         return moved
 
     # --- derived files -----------------------------------------------------------------
+
+    def reports_stale(self) -> bool:
+        """Whether a report or CSV is missing or older than the records it is made from
+        (a run killed after its last record but before its reports were rewritten)."""
+        newest = max((p.stat().st_mtime for p in self.record_files()), default=0.0)
+        reports = [self.path / name for name in ("summary.json", "final_report.json", "cross_model_comparison.json")]
+        reports += [p.with_suffix(".csv") for p in self.record_files()]
+        return any(not p.exists() or p.stat().st_mtime < newest for p in reports)
 
     def write_json(self, name: str, data: Any) -> Path:
         path = self.path / name
@@ -292,6 +288,11 @@ def flatten_record(record: dict[str, Any]) -> dict[str, Any]:
     row["is_fully_valid"] = validation.get("is_fully_valid")
     row["syntax_valid"] = (validation.get("syntax") or {}).get("is_valid")
     return row
+
+
+def _is_empty_leftover(path: Path) -> bool:
+    names = {p.name for p in path.iterdir()} if path.is_dir() else {"?"}
+    return names <= {".lock"}
 
 
 def list_session_dirs(output_dir: Path) -> list[Path]:

@@ -15,7 +15,7 @@ from typing import Any
 
 from llm_solutions.collection.progress import ProgressTracker
 from llm_solutions.collection.records import record_costs
-from llm_solutions.collection.store import SessionStore
+from llm_solutions.collection.store import SessionStore, write_json_atomic
 from llm_solutions.evaluation.passk import pass_at_k_summary
 
 PASS_AT_K = (1, 5, 10)
@@ -270,10 +270,16 @@ def write_reports(
     end = time.time()
     digest = SessionDigest()
     store.write_csvs(on_record=digest.add)
-    store.write_json("summary.json", build_summary(
+    summary = build_summary(
         digest, session_id=store.session_id, parameters=parameters, start=tracker.start_time,
         end=end, total_tasks=tracker.total_tasks, extra=extra,
-    ))
+    )
+    store.write_json("summary.json", summary)
+    # Each model's folder also holds its own summary, as the original layout has it.
+    for model, model_summary in summary["model_summaries"].items():
+        folder = store.model_folder(model)
+        if folder.is_dir():
+            write_json_atomic(folder / "summary.json", {"session_id": store.session_id, **model_summary})
     store.write_json("final_report.json", build_final_report(tracker.to_dict(), end=end))
     store.write_json("cross_model_comparison.json",
                      build_comparison(digest, session_id=store.session_id, models=tracker.models))

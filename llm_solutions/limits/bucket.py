@@ -1,75 +1,60 @@
-"""aiolimiter's leaky bucket, made adjustable while tasks wait on it.
+"""A leaky bucket: how evenly requests (or tokens) go out.
 
-``aiolimiter.AsyncLimiter`` is a fair, cancellation-safe leaky bucket: tasks wait on
-futures in arrival order and one timer wakes the next.  It has a fixed rate, though, and
-the adaptive limiter needs to change the rate (AIMD), to hand back capacity a request did
-not use (tokens estimated before sending, settled after) and to keep the bucket closed
-for a pause.  All three are small changes to the bucket's level or rate followed by
-rescheduling the waiter timer, so they live in this subclass instead of a second limiter
-implementation.  It touches aiolimiter's private ``_leak``, ``_level``,
-``_rate_per_sec`` and ``_wake_next``, which have been stable since 1.0 (checked against
-1.2 and 1.3).
+The level is what went out recently; it drains at ``per_second``.  An amount may go out
+when it fits under ``capacity``, so a capacity of about one request spaces requests
+evenly from the very first one, and a larger one allows that much of a burst.
+
+The limiter needs more than "wait until it fits": it changes the rate while tasks wait
+(the adaptive rate), hands back what a request did not use (tokens are estimated before
+sending and settled after), and asks how long an amount would have to wait without
+waiting (to wait on several limits at once in one queue).  Those are a few lines of
+arithmetic over a level and a rate, so the bucket is owned here; the waiting is in
+``gate.py``.  Everything is a pure function of the time passed in.
 """
 
 from __future__ import annotations
 
-from aiolimiter import AsyncLimiter
 
+class LeakyBucket:
+    """A level that drains at ``per_second`` and admits amounts that fit under ``capacity``."""
 
-class AdjustableBucket(AsyncLimiter):
-    """A leaky bucket whose rate and capacity can change, and whose level can be moved.
+    def __init__(self, per_second: float, capacity: float, *, now: float, level: float = 0.0) -> None:
+        if per_second <= 0 or capacity <= 0:
+            raise ValueError("a bucket needs a positive rate and capacity")
+        self.per_second = per_second
+        self.capacity = capacity
+        self._level = max(0.0, level)
+        self._checked = now
 
-    ``capacity`` is the burst size (``max_rate`` in aiolimiter's terms) and ``per_second``
-    how fast the level drains.  Waiting tasks are rescheduled at once after any change.
-    """
+    def _drain(self, now: float) -> None:
+        if now > self._checked:
+            self._level = max(0.0, self._level - (now - self._checked) * self.per_second)
+            self._checked = now
 
-    def __init__(self, per_second: float, capacity: float) -> None:
-        super().__init__(max_rate=capacity, time_period=capacity / per_second)
-
-    @property
-    def per_second(self) -> float:
-        return self._rate_per_sec
-
-    @property
-    def capacity(self) -> float:
-        return self.max_rate
-
-    @property
-    def level(self) -> float:
-        """How full the bucket is now (what was acquired and has not drained yet)."""
-        self._leak()
+    def level(self, now: float) -> float:
+        """How full the bucket is at ``now``."""
+        self._drain(now)
         return self._level
 
-    def retune(self, per_second: float, capacity: float) -> None:
-        """Change the drain rate and the burst size from now on."""
-        # Drain at the old rate up to now first, so the change applies only to the future.
-        self._leak()
-        self.max_rate = capacity
-        self.time_period = capacity / per_second
-        self._rate_per_sec = per_second
-        self._wake_next()
+    def delay(self, amount: float, now: float) -> float:
+        """Seconds until ``amount`` fits (0 when it fits now).
 
-    def adjust(self, amount: float) -> None:
-        """Move the level: a negative amount returns capacity, a positive one charges more."""
-        self._leak()
-        self._level = max(0.0, self._level + amount)
-        self._wake_next()
-
-    def close_for(self, seconds: float, *, exact: bool = False) -> None:
-        """Admit nobody for ``seconds``; afterwards admit at the normal rate, without a burst.
-
-        The level is raised to where it drains just enough for one acquisition after
-        ``seconds``.  Doing the pause inside the bucket (rather than with a separate gate in
-        front of it) matters: tasks already queued here would otherwise keep being admitted
-        during the pause and all go out together the moment it ends.  ``exact`` also
-        lowers the level, for re-closing after ``retune`` changed how fast it drains.
+        An amount larger than the capacity waits for an empty bucket and then goes: it
+        would never fit otherwise.
         """
-        self._leak()
-        closed_level = self.max_rate - 1 + seconds * self._rate_per_sec
-        if exact or closed_level > self._level:
-            self._level = max(0.0, closed_level)
-            self._wake_next()
+        self._drain(now)
+        over = self._level + min(amount, self.capacity) - self.capacity
+        return over / self.per_second if over > 0 else 0.0
 
-    def waiting(self) -> int:
-        """How many tasks are queued for capacity."""
-        return sum(1 for _, _, future in self._waiters if not future.done())
+    def add(self, amount: float, now: float) -> None:
+        """Charge ``amount`` (negative: hand it back); the level never goes below zero."""
+        self._drain(now)
+        self._level = max(0.0, self._level + amount)
+
+    def retune(self, per_second: float, capacity: float, now: float) -> None:
+        """Drain at ``per_second`` and hold ``capacity`` from ``now`` on."""
+        if per_second <= 0 or capacity <= 0:
+            raise ValueError("a bucket needs a positive rate and capacity")
+        self._drain(now)  # up to now at the old rate
+        self.per_second = per_second
+        self.capacity = capacity

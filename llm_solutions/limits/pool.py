@@ -5,7 +5,10 @@ model using the same provider, key and base URL shares one ``ProviderLimiter``. 
 whose row in the table sets its own ``rpm``, ``tpm`` or ``max_concurrent`` is throttled
 separately by the provider (OpenAI and Gemini limit each model), so it gets a limiter of
 its own.  Limits come from the table (``Registry.limits``); command-line values replace
-them for every limiter.
+them for every limiter.  The table also says what the provider counts against its token
+limit (``ProviderConfig.token_accounting``), and the base URL names the server in
+messages about reaching it.  The safety margin kept under every limit is 1% unless
+``LLM_SOLUTIONS_RATE_MARGIN`` (a percentage) says otherwise.
 """
 
 from __future__ import annotations
@@ -13,9 +16,13 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from llm_solutions.errors import ConfigError
 from llm_solutions.limits.rate_limiter import LimiterSnapshot, ProviderLimiter
 from llm_solutions.models.base import BaseModel
 from llm_solutions.models.registry import Registry
+from llm_solutions.settings import environment
+
+_MARGIN_VARIABLE = "LLM_SOLUTIONS_RATE_MARGIN"
 
 
 class LimiterPool:
@@ -40,6 +47,8 @@ class LimiterPool:
         self.tpm = tpm
         self.max_concurrent = max_concurrent
         self._options = limiter_options
+        if "margin" not in limiter_options:
+            self._options["margin"] = configured_margin()
         self._limiters: dict[tuple[str, str, str, str], ProviderLimiter] = {}
 
     def limits(self, model: BaseModel) -> tuple[float, float | None, int]:
@@ -64,11 +73,19 @@ class LimiterPool:
         limiter = self._limiters.get(key)
         if limiter is None:
             rpm, tpm, max_concurrent = self.limits(model)
-            limiter = ProviderLimiter(
-                self._label(key), rpm, tpm, max_concurrent, **self._options
-            )
+            options = {"token_accounting": self._accounting(model), "target": model.base_url, **self._options}
+            limiter = ProviderLimiter(self._label(key), rpm, tpm, max_concurrent, **options)
             self._limiters[key] = limiter
         return limiter
+
+    def _accounting(self, model: BaseModel) -> str:
+        # Models built outside the table (test doubles, notebooks) may name no provider row.
+        provider = self.registry.providers.get(model.config.provider)
+        return provider.token_accounting if provider is not None else "usage"
+
+    def abandon(self, model: BaseModel, error: BaseException) -> int:
+        """Make the queued requests of a stopped model raise ``error`` at once."""
+        return sum(limiter.abandon(model.name, error) for limiter in self._limiters.values())
 
     def _label(self, key: tuple[str, str, str, str]) -> str:
         # The provider's name, made unique without ever showing a key: "openai/gpt-4o"
@@ -94,6 +111,21 @@ class LimiterPool:
     def status(self) -> dict[str, str]:
         """One short state per limiter for a progress line: ``{"openai": "240/min"}``."""
         return {name: snapshot.describe() for name, snapshot in self.snapshots().items()}
+
+
+def configured_margin() -> float:
+    """The margin kept under every limit: ``LLM_SOLUTIONS_RATE_MARGIN`` percent, else 1%."""
+    text = environment.read(_MARGIN_VARIABLE)
+    if text is None:
+        return 0.01
+    try:
+        percent = float(text.removesuffix("%"))
+    except ValueError:
+        percent = -1.0
+    if not 0.0 <= percent <= 20.0:
+        raise ConfigError(f"{_MARGIN_VARIABLE}={text} is not valid; use a percentage from 0 to 20, such as 1 "
+                          "(the share of each rate limit left unused so a sliding window never sees one too many)")
+    return percent / 100.0
 
 
 def _fingerprint(api_key: str | None) -> str:

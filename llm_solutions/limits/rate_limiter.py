@@ -1,105 +1,64 @@
-"""One provider's rate limiter: requests and tokens per minute, concurrency, and AIMD.
+"""One provider's rate limiter: requests and tokens per minute, concurrency, health.
 
 A ``ProviderLimiter`` is shared by every model that uses the same provider and key, since
-that is what providers throttle.  A request goes out only when all of these allow it:
+that is what providers throttle.  ``acquire`` waits until a request may go out
+(``admission.py``: concurrency, reachability, pause, even pace, the per-minute ledger,
+tokens); the ``record_*`` methods learn from how it went:
 
-* a concurrency slot is free (``max_concurrent`` requests in flight);
-* the provider is not paused (after a 429, for as long as the server asked);
-* the token bucket has room for the request's estimated tokens
-  (``models.tokens.request_tokens``: prompt characters / 4 plus ``max_tokens``, which is
-  also what OpenAI reserves); after the answer the estimate is settled against the real
-  usage, returning what was not used or charging the excess;
-* the request bucket admits it.  Its capacity is about one request, so requests are
-  spaced evenly from the very first one: starting with a full minute's worth at once
-  would be a burst the provider's per-second enforcement answers with 429s.
+* a 429 is read for what it shows (``signals.py``): quota headers at zero mean our limit
+  was hit; room left, or an overloaded server, mean it was not, and cost the rate only a
+  little (no pause, no limit learned); with nothing to go on, the limiter's own records
+  decide (``evidence.py``: was the server accepting far less than we sent?).  A limit
+  that was hit pauses the provider for the server's hint and sets the rate just under
+  the limit the evidence points to (``control.py``);
+* a success raises the rate back when the rate is what held requests back, settles the
+  request's tokens against its real usage, and reads the quota headers: a nearly empty
+  bucket that states its size sets the limit before any 429 (``quota.py``);
+* connection failures in a row hold the queue while one request probes the server, and
+  stop its models if it stays unreachable (``health.py``).
 
-The request rate adapts (AIMD, as TCP does): a 429 halves it (once per congestion event:
-429s for requests sent before the last decrease are echoes of the same event; when the
-429's headers state the sustainable rate, it drops to just under that instead), and each
-window of successes without one raises it by a step, never above the configured ceiling.
-Steps are sized by the rate that failed last time, and are small near it, so the limiter
-settles just under the real limit instead of repeatedly overshooting it.  Remaining-quota
-headers on successful answers act before any 429: when little is left, requests are
-spaced out so that what is left lasts until the bucket refills, and the rate drops to the
-refill rate when the provider states its bucket size.
-
-All waiting is on asyncio primitives (aiolimiter futures, ``asyncio.sleep``, a
-semaphore), so it never blocks the loop and is cancellable.  Time is the event loop's
-clock, which aiolimiter schedules on too; tests run on a virtual-time loop.
+Each rate change is logged with its cause, one line at INFO (rises below the cap at
+DEBUG).  All waiting is on asyncio futures and timers of the running loop, so it never
+blocks the loop, is cancellable, and runs unchanged on a virtual-time loop in tests.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
-import math
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 
-from llm_solutions.errors import RateLimitError
+from llm_solutions.errors import ProviderError, RateLimitError, RequestTimeoutError
 from llm_solutions.headers import lowered, quota_windows, retry_delay
-from llm_solutions.limits.bucket import AdjustableBucket
-from llm_solutions.limits.quota import QuotaAdvice, advise
+from llm_solutions.limits.admission import Admission, Permit
+from llm_solutions.limits.control import SOFT_CUT, UNEXPLAINED_CUT, RateController
+from llm_solutions.limits.evidence import Outcomes, weigh
+from llm_solutions.limits.gate import Waiter
+from llm_solutions.limits.health import GIVE_UP_AFTER, ProviderHealth
+from llm_solutions.limits.quota import SecondOpinion, advise
+from llm_solutions.limits.reservation import TokenReservations
+from llm_solutions.limits.signals import read_429, read_failure
+from llm_solutions.limits.snapshot import LimiterSnapshot
 from llm_solutions.models.base import Completion
+from llm_solutions.models.failures import ConnectionFailedError, one_line
 
 log = logging.getLogger(__name__)
 
-# How much of the previous average a new observation keeps, for per-request token sizes.
-_AVERAGE_WEIGHT = 0.9
-# After a 429, the share of the provider's stated sustainable rate to drop to.
-_STATED_SHARE = 0.9
-# A 429 asking for a wait this long (seconds, and at least this many request intervals)
-# is about quota spent earlier rather than about the current rate.
-_LONG_PAUSE = 2.0
-_LONG_PAUSE_REQUESTS = 10
-
-
-@dataclass
-class Permit:
-    """One admitted request: what it was charged and when it went out."""
-
-    estimate: int
-    charged: float
-    sent_at: float
-    rate_bound: bool
-    released: bool = False
-
-
-@dataclass(frozen=True)
-class LimiterSnapshot:
-    """The limiter's state for a progress display.
-
-    ``rate`` and ``ceiling`` are requests per minute (``rate`` includes any slowdown from
-    remaining-quota headers), ``tokens_last_minute`` counts settled usage, and
-    ``pause_remaining`` is seconds until requests may go out again.
-    """
-
-    name: str
-    rate: float
-    ceiling: float
-    in_flight: int
-    max_concurrent: int
-    tokens_last_minute: int
-    tpm: float | None
-    pause_remaining: float
-
-    def describe(self) -> str:
-        """``"240/min"``, or ``"paused 8s"`` while paused."""
-        if self.pause_remaining > 0:
-            return f"paused {math.ceil(self.pause_remaining)}s"
-        return f"{self.rate:.0f}/min"
+__all__ = ["LimiterSnapshot", "Permit", "ProviderLimiter"]
 
 
 class ProviderLimiter:
     """Rate limits for one provider and key; see the module docstring for how it works.
 
     ``rpm`` is the ceiling the adaptive rate never exceeds, ``tpm`` tokens per minute
-    (``None`` or 0: no token limit), ``max_concurrent`` requests in flight.  The tuning
-    arguments have defaults that suit every provider in the table; ``wall_clock`` (epoch
-    seconds) reads reset times that headers give as dates.
+    (``None`` or 0: no token limit), ``max_concurrent`` requests in flight.  ``margin`` is
+    kept under every limit; ``token_burst`` is how many seconds of tokens may go at once;
+    ``token_accounting`` says what the provider counts against
+    its token limit (``models.config.TOKEN_ACCOUNTING``); ``target`` names the server in
+    messages; ``give_up_after`` is how long an unreachable server is probed before its
+    models are stopped.  ``wall_clock`` (epoch seconds) reads reset times given as dates.
     """
 
     def __init__(
@@ -109,14 +68,15 @@ class ProviderLimiter:
         tpm: float | None = None,
         max_concurrent: int = 16,
         *,
-        decrease: float = 0.5,
-        increase: float = 0.05,
-        probe_increase: float = 0.01,
-        window_seconds: float = 3.0,
-        min_window: int = 10,
+        margin: float = 0.01,
+        token_burst: float = 4.0,
         default_pause: float = 1.0,
         max_pause: float = 120.0,
-        token_burst: float = 0.25,
+        token_accounting: str = "usage",
+        target: str | None = None,
+        give_up_after: float = GIVE_UP_AFTER,
+        window_seconds: float = 2.0,
+        probe_after: float = 30.0,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         if rpm <= 0 or max_concurrent <= 0:
@@ -125,268 +85,230 @@ class ProviderLimiter:
         self.ceiling = float(rpm)
         self.tpm = float(tpm) if tpm else None
         self.max_concurrent = max_concurrent
-        # A floor keeps a burst of 429s from stalling the provider at a near-zero rate.
-        self.floor = min(self.ceiling, max(1.0, self.ceiling * 0.02))
-        self._decrease_factor = decrease
-        self._increase = increase
-        self._probe_increase = probe_increase
-        self._window_seconds = window_seconds
-        self._min_window = min_window
+        options = {"margin": margin, "window": window_seconds, "probe_after": probe_after}
+        self.requests = RateController(self.ceiling, **options)
+        self.tokens = RateController(self.tpm, **options) if self.tpm else None
+        self._health = ProviderHealth(name, target, give_up_after=give_up_after, wall_clock=wall_clock)
+        self._admission = Admission(self.requests, self.tokens, self._health, max_concurrent=max_concurrent,
+                                    token_burst=token_burst)
         self._default_pause = default_pause
         self._max_pause = max_pause
         self._wall = wall_clock
-
-        self._rate = self.ceiling
-        per_second = self._rate / 60.0
-        self._requests = AdjustableBucket(per_second, _request_capacity(per_second))
-        self._tokens: AdjustableBucket | None = None
-        if self.tpm:
-            # A quarter minute of tokens lets several requests be in flight on their
-            # max_tokens estimates while their real (smaller) usage is not yet known.
-            self._tokens = AdjustableBucket(self.tpm / 60.0, self.tpm * token_burst)
-        self._slots = asyncio.Semaphore(max_concurrent)
-        self._in_flight = 0
-        self._primed = False
-        self._paused_until = 0.0
-        self._last_event = -math.inf
-        self._failed_at: float | None = None
-        self._streak = 0
-        self._pace_rate: float | None = None
+        self._outcomes = Outcomes()
+        self._reservations = TokenReservations(token_accounting)
+        self._second_opinion = SecondOpinion()
         self._pace_until = 0.0
         self._pace_timer: asyncio.TimerHandle | None = None
-        self._usage: collections.deque[tuple[float, int]] = collections.deque()
-        self._average: dict[str, float] = {}
+        self._last_now = 0.0
 
     # --- admission -------------------------------------------------------------------
 
-    async def acquire(self, estimate: int) -> Permit:
-        """Wait until a request with ``estimate`` tokens may go out; pair with ``release``."""
-        await self._slots.acquire()
-        if not self._primed:
-            # Start as if a request had just gone out: the capacity's sliver is for timer
-            # slack later, not an extra request at the start.
-            self._primed = True
-            self._requests.adjust(self._requests.capacity - 1)
-        charged = 0.0
-        try:
-            await self._wait_while_paused()
-            if self._tokens is not None:
-                # One request larger than the bucket waits for an empty bucket, then goes.
-                amount = float(min(estimate, self._tokens.capacity))
-                await self._tokens.acquire(amount)
-                charged = amount
-            rate_bound = self._requests.waiting() > 0 or not self._requests.has_capacity(1)
-            await self._requests.acquire(1)
-        except BaseException:
-            if charged and self._tokens is not None:
-                self._tokens.adjust(-charged)
-            self._slots.release()
-            raise
-        self._in_flight += 1
-        return Permit(estimate=estimate, charged=charged, sent_at=self._now(), rate_bound=rate_bound)
+    def reservation(self, model: str | None, prompt_tokens: int, max_tokens: int) -> int:
+        """Tokens to reserve for a request: the prompt plus what the answer will count."""
+        return self._reservations.reserve(model, prompt_tokens, max_tokens)
+
+    async def acquire(self, estimate: int = 1, *, model: str | None = None) -> Permit:
+        """Wait until a request reserving ``estimate`` tokens may go out; pair with ``release``.
+
+        Raises ``ProviderDownError`` once the server has been unreachable for too long.
+        """
+        if self._health.error is not None:
+            raise self._health.error
+        return await self._admission.enter(Waiter(tokens=float(estimate), key=model), self._now())
 
     def release(self, permit: Permit) -> None:
         """Free the permit's concurrency slot (idempotent)."""
-        if not permit.released:
-            permit.released = True
-            self._in_flight -= 1
-            self._slots.release()
+        self._admission.leave(permit)
 
     @asynccontextmanager
-    async def permit(self, estimate: int) -> AsyncIterator[Permit]:
+    async def permit(self, estimate: int = 1, *, model: str | None = None) -> AsyncIterator[Permit]:
         """``async with limiter.permit(tokens) as permit:`` around one request."""
-        permit = await self.acquire(estimate)
+        permit = await self.acquire(estimate, model=model)
         try:
             yield permit
         finally:
             self.release(permit)
 
-    async def _wait_while_paused(self) -> None:
-        # Loop because a 429 may extend the pause while we sleep.
-        while (left := self._paused_until - self._now()) > 0:
-            await asyncio.sleep(left)
+    def abandon(self, model: str, error: BaseException) -> int:
+        """Make ``model``'s queued requests raise ``error`` now (its model was stopped)."""
+        return self._admission.gate.fail(lambda waiter: waiter.key == model, error)
 
     # --- feedback --------------------------------------------------------------------
 
     def record_success(self, permit: Permit, completion: Completion) -> None:
-        """Settle the permit's tokens, read quota headers, and count towards a speed-up."""
+        """Settle the permit's tokens, learn the answer's size, read quota headers, and
+        count towards a speed-up."""
+        now = self._now()
+        self._health.reached(now)
+        self._outcomes.note(now, accepted=True)
         used = completion.input_tokens + completion.output_tokens
         if used > 0:
-            if self._tokens is not None and permit.charged:
-                self._tokens.adjust(used - permit.charged)
-            self._remember_usage(completion.input_tokens, completion.output_tokens)
-        self._observe_quota(completion.headers)
-        self._count_success(permit)
+            self._admission.settle_tokens(permit, self._reservations.counted(permit.estimate, used), now)
+            self._reservations.learn(permit.model, completion)
+        self._observe_quota(completion.headers, now)
+        if permit.rate_bound and permit.sent_at > self.requests.last_cut:
+            self._log_rise("requests", self.requests.success(now))
+        if self.tokens is not None and permit.token_bound and permit.sent_at > self.tokens.last_cut:
+            self._log_rise("tokens", self.tokens.success(now))
+        self._admission.retune(now)
+
+    def record_error(self, permit: Permit, error: ProviderError) -> float:
+        """Learn from a failed request; returns the pause (seconds) it put on the provider."""
+        now = self._now()
+        if isinstance(error, ConnectionFailedError):
+            self._admission.uncount(permit, now)
+            self._health.failed(now, error.reason)
+            if self._health.error is not None:
+                self._admission.gate.fail(lambda waiter: True, self._health.error)
+            self._admission.gate.nudge()
+            return 0.0
+        if isinstance(error, RequestTimeoutError) and error.status is None:
+            self._health.ended()  # no answer: says nothing about reachability
+            self._admission.gate.nudge()
+            return 0.0
+        self._health.reached(now)
+        if isinstance(error, RateLimitError):
+            return self.record_rate_limit(permit, error)
+        self._outcomes.note(now, accepted=True)
+        billed = error.completion
+        counted = (billed.input_tokens + billed.output_tokens) if billed is not None else permit.estimate
+        self._admission.settle_tokens(permit, counted, now)
+        if read_failure(error) == "overload" and permit.sent_at > self.requests.last_cut:
+            change = self.requests.cut(now, SOFT_CUT)
+            log.info("%s: server overloaded (%s); rate %s; not a limit of ours", self.name, _short(error), change)
+        self._admission.retune(now)
+        return 0.0
 
     def record_rate_limit(self, permit: Permit, error: RateLimitError) -> float:
-        """Slow down and pause for the server's hint after a 429; returns the pause."""
-        hint = error.retry_after
-        if hint is None:
-            hint = retry_delay(lowered(error.headers), self._wall())
-        pause = min(self._default_pause if hint is None else hint, self._max_pause)
-        decreased = False
-        if permit.sent_at > self._last_event:
-            # The first 429 of a congestion event; later ones for requests that were
-            # already in flight would otherwise halve the rate again and again.
-            self._rate = max(self.floor, self._rate_after_429(error, pause))
-            self._last_event = self._now()
-            decreased = True
-        self._streak = 0
-        extended = self._pause(pause)
-        self._apply_rate()
-        if decreased or extended:
-            log.info("%s: rate limited, pausing %.1f s, rate now %.0f/min", self.name, pause, self._rate)
+        """Read a 429 and act on it; returns the pause (seconds) it put on the provider."""
+        now = self._now()
+        headers = lowered(error.headers)
+        wall = self._wall()
+        signal = read_429(error, quota_windows(headers, wall), max(0, self._admission.in_flight - 1))
+        self._admission.uncount(permit, now)  # a refused request never counted
+        self._outcomes.note(now, accepted=False)
+        hint = error.retry_after if error.retry_after is not None else retry_delay(headers, wall)
+        control, dimension, window = self.requests, "requests", self._admission.request_window
+        if signal.dimension == "tokens" and self.tokens is not None and self._admission.token_window is not None:
+            control, dimension, window = self.tokens, "tokens", self._admission.token_window
+        echo = permit.sent_at <= control.last_cut  # sent before the last cut: the same event
+        waits = f"the request waits {hint:.1f} s" if hint is not None else "no retry hint"
+        if signal.kind in ("room", "overload"):
+            # Not our rate: the request backs off on its own.  Only an overloaded server,
+            # or refusals of many requests, cost the rate a little.
+            share = self._outcomes.accepted_share(now)
+            if signal.kind == "room" and (share is None or share >= 0.8):
+                log.info("%s: 429 though the quota headers show room (%s); rate kept; %s", self.name,
+                         _short(error), waits)
+            elif not echo:
+                change = self.requests.cut(now, SOFT_CUT)
+                self._admission.retune(now)
+                why = "the quota headers show room" if signal.kind == "room" else "the server is overloaded"
+                log.info("%s: 429 but %s (%s); rate %s; %s", self.name, why, _short(error), change, waits)
+            return 0.0
+        evidence = weigh(window, self._outcomes, started=self._admission.started or now, now=now, hint=hint,
+                         exhausted=signal.exhausted, requests=dimension == "requests",
+                         hit=signal.kind == "limit" or control.probing)
+        if not evidence.ours:
+            if not echo:
+                change = self.requests.cut(now, UNEXPLAINED_CUT)
+                self._admission.retune(now)
+                log.info("%s: lone 429 (%s; %s); rate %s; %s", self.name, _short(error), evidence.notes, change,
+                         waits)
+            return 0.0
+        pause = min(self._max_pause, hint if hint is not None else self._default_pause)
+        cut = None if echo else control.cut_to_limit(now, evidence.estimate)
+        extended = self._admission.pause(now, pause)
+        self._admission.retune(now)
+        if cut or extended:
+            source = "the server's hint" if hint is not None else "no hint, default"
+            log.info("%s: 429, %s limit hit (%s); %s rate %s; pausing %.1f s (%s)", self.name, dimension,
+                     evidence.notes, dimension, cut or "unchanged (same event)", pause, source)
+        log.debug("%s: 429 in full: %s; headers %s", self.name, error,
+                  {k: v for k, v in headers.items() if "ratelimit" in k or "retry" in k})
         return pause
 
-    def _rate_after_429(self, error: RateLimitError, pause: float) -> float:
-        """The new rate for a congestion event (and the failed rate remembered)."""
-        stated = self._advise(error.headers).stated_rpm
-        rate = self._rate
-        calm = self._now() - self._last_event > 60.0
-        self._failed_at = min(rate, stated) if stated else rate
-        if stated is not None and rate > _STATED_SHARE * stated:
-            # The provider's headers say what it sustains: go just under that rather than
-            # halve (from far above, halving would still overshoot).
-            return _STATED_SHARE * stated
-        if stated is not None and calm and pause >= max(_LONG_PAUSE, _LONG_PAUSE_REQUESTS * 60.0 / rate):
-            # A sustainable rate by the provider's numbers, yet a long wait: the quota was
-            # spent earlier (a sliding window filled by a burst).  The pause pays for it;
-            # halving too would waste the next minute.  Only once a minute, in case the
-            # numbers are wrong.
-            return rate
-        # No numbers, or they did not keep us out of trouble: halve.
-        return rate * self._decrease_factor
-
-    def _count_success(self, permit: Permit) -> None:
-        # Only requests the rate held back show that the rate was what limited us; a flow
-        # limited by concurrency or by the caller says nothing about a faster rate.
-        if not permit.rate_bound or permit.sent_at <= self._last_event:
+    def _observe_quota(self, headers: Mapping[str, str], now: float) -> None:
+        """Slow down before a 429 when the quota headers say little is left."""
+        windows = quota_windows(lowered(headers), self._wall()) if headers else []
+        if not windows:
             return
-        if self._pacing() and (self._pace_rate or 0.0) * 60.0 < self._rate:
-            return  # the quota headers hold us below the rate already
-        self._streak += 1
-        if self._streak < max(self._min_window, self._rate / 60.0 * self._window_seconds):
-            return
-        self._streak = 0
-        if self._rate >= self.ceiling:
-            return
-        # Steps are a share of the rate that failed (else of the ceiling): a ceiling set far
-        # above the real limit must not turn one step into a leap past it.
-        scale = self._failed_at or self.ceiling
-        near_failure = self._failed_at is not None and self._rate >= 0.85 * self._failed_at
-        step = (self._probe_increase if near_failure else self._increase) * scale
-        self._rate = min(self.ceiling, self._rate + step)
-        if self._failed_at is not None and self._rate > 1.1 * self._failed_at:
-            self._failed_at = None  # the limit has evidently risen; probe quickly again
-        self._apply_rate()
-
-    def _observe_quota(self, headers: Mapping[str, str]) -> None:
-        """Slow down before a 429 when the remaining-quota headers say little is left."""
-        if not headers:
-            return
-        advice = self._advise(headers)
-        if advice.empty:
-            return
-        self._streak = 0
-        if advice.stated_rpm is not None:
-            # The provider says how fast its nearly empty bucket refills: go just below.
-            self._failed_at = advice.stated_rpm
-            self._rate = min(self._rate, max(self.floor, 0.95 * advice.stated_rpm))
-        if advice.wait and self._pause(min(advice.wait, self._max_pause)):
-            log.info("%s: quota nearly used up, pausing %.1f s", self.name, advice.wait)
+        average = self._reservations.average
+        advice = advise(windows, in_flight=max(0, self._admission.in_flight - 1), units=average,
+                        rate_rpm=self.requests.rate)
+        for stated in advice.stated:
+            if not self._second_opinion.agrees(stated, now):
+                continue
+            control, per_minute = (self.tokens, stated.per_minute) if stated.dimension == "tokens" else (
+                self.requests, stated.per_minute)
+            if control is None:  # a token bucket and no token limit here: count it in requests
+                control, per_minute = self.requests, per_minute / max(1.0, average.get("tokens", 0.0))
+            change = control.lower_to(now, min(per_minute, control.ceiling))
+            if change:
+                log.info("%s: %s rate %s", self.name, stated.dimension, change)
+        if advice.wait and self._admission.pause(now, min(advice.wait, self._max_pause)):
+            log.log(logging.INFO if advice.wait >= 1.0 else logging.DEBUG,
+                    "%s: quota nearly used up, pausing %.1f s", self.name, advice.wait)
         if advice.pace is not None:
-            self._pace_rate = advice.pace
-            self._pace_until = self._now() + advice.pace_for
-            self._schedule_pace_end()
-        self._apply_rate()
+            self._admission.pace = advice.pace
+            self._pace_until = now + advice.pace_for
+            if self._pace_timer is not None:
+                self._pace_timer.cancel()
+            self._pace_timer = asyncio.get_running_loop().call_at(self._pace_until, self._end_pace)
 
-    def _advise(self, headers: Mapping[str, str]) -> QuotaAdvice:
-        return advise(
-            quota_windows(lowered(headers), self._wall()),
-            in_flight=max(0, self._in_flight - 1),  # sent before this answer, not yet counted
-            units=self._average,
-            rate_rpm=self._rate,
-        )
+    def _end_pace(self) -> None:
+        self._admission.pace = None
+        self._admission.retune(self._now())
 
-    # --- rate plumbing ---------------------------------------------------------------
-
-    def _pacing(self) -> bool:
-        return self._pace_rate is not None and self._now() < self._pace_until
-
-    def _pause(self, seconds: float) -> bool:
-        until = self._now() + seconds
-        if until <= self._paused_until:
-            return False
-        self._paused_until = until
-        self._requests.close_for(seconds)
-        return True
-
-    def _apply_rate(self) -> None:
-        now = self._now()
-        per_second = self._rate / 60.0
-        if self._pacing():
-            per_second = min(per_second, self._pace_rate or per_second)
-        if per_second != self._requests.per_second:
-            self._requests.retune(per_second, _request_capacity(per_second))
-            if self._paused_until > now:
-                # The pause is a level in the bucket; a new drain rate would stretch it.
-                self._requests.close_for(self._paused_until - now, exact=True)
-
-    def _schedule_pace_end(self) -> None:
-        if self._pace_timer is not None:
-            self._pace_timer.cancel()
-        self._pace_timer = asyncio.get_running_loop().call_at(self._pace_until, self._apply_rate)
-
-    def _remember_usage(self, input_tokens: int, output_tokens: int) -> None:
-        now = self._now()
-        self._usage.append((now, input_tokens + output_tokens))
-        for key, value in (
-            ("tokens", input_tokens + output_tokens),
-            ("input_tokens", input_tokens),
-            ("output_tokens", output_tokens),
-        ):
-            old = self._average.get(key)
-            self._average[key] = value if old is None else _AVERAGE_WEIGHT * old + (1 - _AVERAGE_WEIGHT) * value
+    def _log_rise(self, dimension: str, rose: tuple[str, bool] | None) -> None:
+        if rose is None:
+            return
+        change, at_cap = rose
+        if at_cap:
+            log.info("%s: %s rate %s: back at its cap", self.name, dimension, change)
+        else:
+            log.debug("%s: %s rate %s", self.name, dimension, change)
 
     def _now(self) -> float:
-        return asyncio.get_running_loop().time()
+        try:
+            self._last_now = asyncio.get_running_loop().time()
+        except RuntimeError:
+            pass  # a snapshot taken after the loop ended: as of the last thing that happened
+        return self._last_now
 
     # --- reporting -------------------------------------------------------------------
 
     @property
     def rate(self) -> float:
         """The adaptive request rate (per minute), before any header pacing."""
-        return self._rate
+        return self.requests.rate
 
     @property
     def in_flight(self) -> int:
-        return self._in_flight
+        return self._admission.in_flight
+
+    @property
+    def down(self) -> bool:
+        """True while the server cannot be reached (or has been given up on)."""
+        return self._health.down
 
     def snapshot(self) -> LimiterSnapshot:
         """The current state, for a progress line."""
         now = self._now()
-        while self._usage and self._usage[0][0] <= now - 60.0:
-            self._usage.popleft()
-        rate = self._rate
-        if self._pacing() and self._pace_rate is not None:
-            rate = min(rate, self._pace_rate * 60.0)
+        admission = self._admission
+        rate = self.requests.rate
+        if admission.pace is not None:
+            rate = min(rate, admission.pace * 60.0)
         return LimiterSnapshot(
-            name=self.name,
-            rate=rate,
-            ceiling=self.ceiling,
-            in_flight=self._in_flight,
-            max_concurrent=self.max_concurrent,
-            tokens_last_minute=sum(tokens for _, tokens in self._usage),
-            tpm=self.tpm,
-            pause_remaining=max(0.0, self._paused_until - now),
+            name=self.name, rate=rate, ceiling=self.ceiling, in_flight=admission.in_flight,
+            max_concurrent=self.max_concurrent, tokens_last_minute=int(admission.tokens_last_minute(now)),
+            tpm=self.tpm, pause_remaining=max(0.0, admission.paused_until - now), limit=self.requests.limit,
+            state=self._health.state, queued=len(admission.gate),
         )
 
     def __repr__(self) -> str:
-        return f"<ProviderLimiter {self.name} {self._rate:.0f}/{self.ceiling:.0f} per min>"
+        return f"<ProviderLimiter {self.name} {self.requests.rate:.0f}/{self.ceiling:.0f} per min>"
 
 
-def _request_capacity(per_second: float) -> float:
-    # One request plus a sliver: the sliver (at most one request, worth 50 ms of rate)
-    # absorbs timer lateness, which would otherwise be lost on every request and make
-    # the achieved rate fall short at high rates.  It is never a burst above the limit.
-    return 1.0 + min(1.0, per_second * 0.05)
+def _short(error: ProviderError) -> str:
+    return one_line(error.message or "", 160)

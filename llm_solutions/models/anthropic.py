@@ -5,8 +5,9 @@ extended thinking (``{"type": "enabled", "budget_tokens": N}``, for models that 
 accept it); ``model_params["thinking"]`` names another thinking type (``"adaptive"``,
 ``"disabled"``) and ``thinking_display`` how thinking text comes back; the request's
 ``reasoning_effort`` (or ``model_params["reasoning_effort"]``) becomes
-``output_config.effort``.  Reasoning models get no temperature or top_p.  The module maps
-the wire only: no retries (the SDK's are off), no rate limiting, no pricing.
+``output_config.effort``.  Reasoning models get no temperature or top_p.  The Messages API
+has no JSON mode, so ``Request.json_output`` sends nothing: the prompt asks for JSON.  The
+module maps the wire only: no retries (the SDK's are off), no rate limiting, no pricing.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from llm_solutions.errors import (
 )
 from llm_solutions.headers import lowered
 from llm_solutions.models.base import BaseModel, Completion, Request, token_count
-from llm_solutions.models.failures import error_for_status
+from llm_solutions.models.failures import connection_failure, error_for_status, one_line
 
 DEFAULT_TIMEOUT = 180.0
 DEFAULT_MAX_CONNECTIONS = 256
@@ -116,10 +117,14 @@ class AnthropicModel(BaseModel):
             payload = raw.http_response.json()
         except anthropic.APIStatusError as e:
             raise self.status_error(e) from e
-        except anthropic.APITimeoutError as e:
-            raise RequestTimeoutError(f"{self.name}: request timed out", provider=self.provider) from e
         except anthropic.APIConnectionError as e:
-            raise TransientError(f"{self.name}: connection failed: {e}", provider=self.provider) from e
+            # APITimeoutError included: a refused connection may surface as either.
+            unreachable = connection_failure(self.provider, self.name, self.base_url, e)
+            if unreachable is not None:
+                raise unreachable from e
+            if isinstance(e, anthropic.APITimeoutError):
+                raise RequestTimeoutError(f"{self.name}: request timed out", provider=self.provider) from e
+            raise TransientError(f"{self.name}: connection failed: {one_line(str(e))}", provider=self.provider) from e
         except json.JSONDecodeError as e:
             raise TransientError(
                 f"{self.name}: response is not valid JSON ({e})", provider=self.provider, status=200,

@@ -25,6 +25,9 @@ class Request:
     ``messages`` are ``{"role": "system"|"user"|"assistant", "content": str}`` dicts.
     ``None`` means "do not send this parameter" (reasoning models reject temperature).
     ``extra`` carries provider-specific body fields from the model table unchanged.
+    ``json_output`` asks for a JSON object as the answer, in the provider's own way where it
+    has one (OpenAI-compatible ``response_format``, Gemini's response MIME type); where it
+    has none (Anthropic) the prompt itself must ask for JSON.
     ``metadata`` is never sent and never part of the cache key: it tells the offline model
     and test doubles which problem is being asked (task id, canonical solution).
     """
@@ -36,6 +39,7 @@ class Request:
     reasoning_effort: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict, compare=False)
+    json_output: bool = False
 
     def __post_init__(self) -> None:
         # A problem or an answer quoted in a prompt may hold lone surrogates, which no

@@ -18,6 +18,9 @@ from llm_solutions.errors import ConfigError
 if TYPE_CHECKING:
     from llm_solutions.models.base import Completion
 
+#: What a provider counts against its token limit (``ProviderConfig.token_accounting``).
+TOKEN_ACCOUNTING = ("usage", "max_tokens", "max_tokens_until_answer")
+
 
 @dataclass(frozen=True)
 class ProviderConfig:
@@ -29,6 +32,13 @@ class ProviderConfig:
     client options to the environment variables that set them (OpenAI's organisation and
     project); ``model_env`` names a variable that replaces every row's wire model id (a
     local server's loaded model).  The registry reads all of these variables.
+
+    ``token_accounting`` says what the provider counts against its token limit, so the
+    limiter reserves the same: ``"usage"`` (the tokens a request used, known once it is
+    answered), ``"max_tokens"`` (the prompt plus ``max_tokens`` when the request arrives,
+    kept whatever the answer used; OpenAI) or ``"max_tokens_until_answer"`` (the prompt
+    plus ``max_tokens`` at first, corrected to the usage when the answer ends; Anthropic's
+    output tokens).
     """
 
     name: str
@@ -42,7 +52,15 @@ class ProviderConfig:
     max_concurrent: int = 16
     client_env: dict[str, str] = field(default_factory=dict)
     model_env: str | None = None
+    token_accounting: str = "usage"
     description: str = ""
+
+    def __post_init__(self) -> None:
+        if self.token_accounting not in TOKEN_ACCOUNTING:
+            raise ConfigError(
+                f"provider '{self.name}': token_accounting {self.token_accounting!r} is not one of "
+                f"{', '.join(TOKEN_ACCOUNTING)}"
+            )
 
     def load_class(self) -> type:
         """Import and return the model class."""

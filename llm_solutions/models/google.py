@@ -6,11 +6,17 @@ Thinking is driven by the model row: reasoning models get ``thinking_config`` wi
 request's ``reasoning_effort``).  Reasoning models get no temperature or top_p.  The
 module maps the wire only: no retries (the SDK's, including its silent reconnect, are
 off), no rate limiting, no pricing.
+
+The SDK puts an API version between the base URL and the path (``v1`` in google-genai
+3.x).  A server that serves another one (a proxy with only ``/v1beta``) is reached by
+setting the version: the provider's ``api_version`` client option (``client_env``), or a
+base URL that ends in the version (``http://proxy:4000/v1beta``).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Any, ClassVar
 
@@ -31,10 +37,12 @@ from llm_solutions.errors import (
 )
 from llm_solutions.headers import lowered
 from llm_solutions.models.base import BaseModel, Completion, Request, token_count
-from llm_solutions.models.failures import error_for_status
+from llm_solutions.models.failures import connection_failure, error_for_status, one_line
 
 DEFAULT_TIMEOUT = 180.0
 _REFUSAL_REASONS = {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "IMAGE_SAFETY", "MODEL_ARMOR"}
+# A base URL ending in an API version ("/v1beta", "/v1", "/v1alpha2").
+_VERSION_SUFFIX = re.compile(r"^(?P<base>.*?)/(?P<version>v\d+(?:(?:alpha|beta)\d*)?)/*$")
 _EFFORT_LEVELS = {"minimal": "MINIMAL", "low": "LOW", "medium": "MEDIUM", "high": "HIGH", "xhigh": "XHIGH",
                   "max": "XHIGH"}
 
@@ -46,6 +54,32 @@ def _error_details(details: Any) -> list[dict[str, Any]]:
         found = inner.get("details") if isinstance(inner, dict) else None
         return [d for d in found or [] if isinstance(d, dict)]
     return []
+
+
+def split_api_version(base_url: str | None) -> tuple[str | None, str | None]:
+    """``(base URL, API version)``: a version at the end of the URL is moved out of it."""
+    if not base_url:
+        return base_url, None
+    found = _VERSION_SUFFIX.match(base_url)
+    if found is None:
+        return base_url, None
+    return found.group("base") + "/", found.group("version")
+
+
+def _server_text(e: genai_errors.APIError) -> str:
+    """The server's own words: the error message, else whatever body it sent, else the status."""
+    if e.message:
+        return str(e.message)
+    details = e.details
+    if isinstance(details, dict):
+        inner = details.get("error", details)
+        if isinstance(inner, dict) and inner.get("message"):
+            return str(inner["message"])
+        if details:
+            return one_line(json.dumps(details, default=str))
+    elif details:
+        return one_line(str(details))
+    return str(e.status or "request failed")
 
 
 class GoogleModel(BaseModel):
@@ -69,9 +103,13 @@ class GoogleModel(BaseModel):
         client is given; it creates one session per event loop on first use.
         ``attempts=1`` turns off both its retry policy and its implicit reconnect-and-resend.
         ``max_connections`` is accepted for a uniform interface; this SDK sizes its own pool.
+        ``options["api_version"]`` (or a base URL ending in a version) picks the API version.
         """
+        base, version = split_api_version(base_url)
+        version = options.get("api_version") or version
         http_options = types.HttpOptions(
-            base_url=base_url,
+            base_url=base,
+            api_version=version,
             timeout=int((timeout or DEFAULT_TIMEOUT) * 1000),
             retry_options=types.HttpRetryOptions(attempts=1),
         )
@@ -118,6 +156,8 @@ class GoogleModel(BaseModel):
                 fields["temperature"] = request.temperature
             if request.top_p is not None:
                 fields["top_p"] = request.top_p
+        if request.json_output:
+            fields["response_mime_type"] = "application/json"
         fields.update(params.get("extra") or {})
         fields.update(request.extra)
         try:
@@ -139,10 +179,13 @@ class GoogleModel(BaseModel):
             )
         except genai_errors.APIError as e:
             raise self.status_error(e) from e
-        except (TimeoutError, aiohttp.ServerTimeoutError) as e:
-            raise RequestTimeoutError(f"{self.name}: request timed out", provider=self.provider) from e
-        except aiohttp.ClientError as e:
-            raise TransientError(f"{self.name}: connection failed: {e}", provider=self.provider) from e
+        except (TimeoutError, aiohttp.ClientError) as e:
+            unreachable = connection_failure(self.provider, self.name, self.base_url, e)
+            if unreachable is not None:
+                raise unreachable from e
+            if isinstance(e, (TimeoutError, aiohttp.ServerTimeoutError)):
+                raise RequestTimeoutError(f"{self.name}: request timed out", provider=self.provider) from e
+            raise TransientError(f"{self.name}: connection failed: {one_line(str(e))}", provider=self.provider) from e
         except (json.JSONDecodeError, pydantic.ValidationError) as e:
             raise TransientError(
                 f"{self.name}: response is not valid JSON ({e})", provider=self.provider, status=200
@@ -151,7 +194,14 @@ class GoogleModel(BaseModel):
 
     def status_error(self, e: genai_errors.APIError) -> ProviderError:
         status = e.code if isinstance(e.code, int) else None
-        message = str(e.message or e.status or "request failed")
+        message = _server_text(e)
+        if status in (404, 405) and not _error_details(e.details):
+            # Not a Gemini error body: most likely a server that serves another API
+            # version than the one the SDK asked for.
+            path = getattr(getattr(e.response, "url", None), "path", None) or "the API path"
+            message = (f"the server at {self.base_url} answered {status} for {path} ({message}); if it serves "
+                       "another API version, set it: GOOGLE_GENAI_API_VERSION=v1beta for the google provider, "
+                       "or a base URL ending in /v1beta")
         headers = lowered(getattr(e.response, "headers", None))
         details = _error_details(e.details)
         retry_after: float | None = None

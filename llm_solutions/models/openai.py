@@ -27,7 +27,7 @@ from llm_solutions.errors import (
 )
 from llm_solutions.headers import lowered
 from llm_solutions.models.base import BaseModel, Completion, Request, token_count
-from llm_solutions.models.failures import error_for_status
+from llm_solutions.models.failures import connection_failure, error_for_status, one_line
 
 DEFAULT_TIMEOUT = 180.0
 DEFAULT_MAX_CONNECTIONS = 256
@@ -133,6 +133,8 @@ class OpenAIChatModel(BaseModel):
         effort = self.effort(request)
         if effort and self.config.reasoning:
             body.update(self.effort_fields(effort))
+        if request.json_output:
+            body["response_format"] = {"type": "json_object"}
         body.update(params.get("extra") or {})
         body.update(request.extra)
         return body
@@ -157,12 +159,15 @@ class OpenAIChatModel(BaseModel):
             payload = raw.http_response.json()
         except openai.APIStatusError as e:
             raise self.status_error(e) from e
-        except openai.APITimeoutError as e:
-            raise RequestTimeoutError(
-                f"{self.name}: request timed out", provider=self.provider
-            ) from e
         except openai.APIConnectionError as e:
-            raise TransientError(f"{self.name}: connection failed: {e}", provider=self.provider) from e
+            # APITimeoutError included: the SDK's aiohttp transport reports a refused
+            # connection as a connect timeout, so look below it first.
+            unreachable = connection_failure(self.provider, self.name, self.base_url, e)
+            if unreachable is not None:
+                raise unreachable from e
+            if isinstance(e, openai.APITimeoutError):
+                raise RequestTimeoutError(f"{self.name}: request timed out", provider=self.provider) from e
+            raise TransientError(f"{self.name}: connection failed: {one_line(str(e))}", provider=self.provider) from e
         except json.JSONDecodeError as e:
             raise TransientError(
                 f"{self.name}: response is not valid JSON ({e})", provider=self.provider, status=200,
@@ -329,8 +334,10 @@ class LocalOpenAIModel(OpenAIChatModel):
             except openai.APIStatusError as e:
                 raise self.status_error(e) from e
             except openai.APIConnectionError as e:
-                raise TransientError(
-                    f"{self.name}: cannot reach {self.base_url}: {e}", provider=self.provider
+                unreachable = connection_failure(self.provider, self.name, self.base_url, e)
+                raise unreachable or TransientError(
+                    f"{self.name}: cannot list the models at {self.base_url}: {one_line(str(e))}",
+                    provider=self.provider,
                 ) from e
             if not ids:
                 raise BadRequestError(

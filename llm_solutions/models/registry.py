@@ -32,6 +32,8 @@ from llm_solutions.settings import environment
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "llm_solutions.providers"
+#: The variable naming a models file, for every kind of settings that takes one.
+MODELS_FILE_ENV = "LLM_SOLUTIONS_MODELS_FILE"
 
 
 @dataclass
@@ -49,6 +51,19 @@ class Registry:
             close = difflib.get_close_matches(name, list(self.models), n=3, cutoff=0.5)
             hint = f"did you mean {', '.join(close)}?" if close else "see --list-models"
             raise ConfigError(f"unknown model '{name}': {hint}") from None
+
+    def get_all(self, names: list[str]) -> list[ModelConfig]:
+        """The rows for ``names``; every unknown name is reported in one error."""
+        unknown = [name for name in names if name not in self.models]
+        if len(unknown) == 1:
+            self.get(unknown[0])
+        if unknown:
+            hints = []
+            for name in unknown:
+                close = difflib.get_close_matches(name, list(self.models), n=1, cutoff=0.5)
+                hints.append(f"'{name}'" + (f" (did you mean {close[0]}?)" if close else ""))
+            raise ConfigError(f"unknown models {', '.join(hints)}; see --list-models")
+        return [self.models[name] for name in names]
 
     def provider_of(self, config: ModelConfig) -> ProviderConfig:
         try:
@@ -111,6 +126,32 @@ class Registry:
             raise ConfigError(f"missing API key: {names}; set it in the environment or .env")
 
 
+_PARAM_TYPES = {"api_model": "str", "max_tokens": "int", "temperature": "float | None", "top_p": "float | None",
+                "reasoning_effort": "str | None", "extra": "dict", "thinking_budget": "int | None"}
+
+
+def _check_type(value: Any, annotation: str, where: str) -> None:
+    """A models-file value against its field's annotation (``"float | None"`` and the like)."""
+    if value is None and "None" in annotation:
+        return
+    if "bool" in annotation:
+        ok, want = isinstance(value, bool), "true or false"
+    elif "int" in annotation:
+        ok, want = isinstance(value, int) and not isinstance(value, bool), "a whole number"
+    elif "float" in annotation:
+        ok, want = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
+    elif "dict" in annotation:
+        ok, want = isinstance(value, dict), "a table"
+    elif "str" in annotation:
+        ok, want = isinstance(value, str), "a string"
+    else:
+        return
+    if not ok:
+        raise ConfigError(f"{where} = {value!r} is not valid; give {want}")
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
+        raise ConfigError(f"{where} = {value!r} is not valid; give a number of at least 0")
+
+
 def _rows_from_file(path: Path) -> tuple[list[ProviderConfig], list[ModelConfig]]:
     if not path.exists():
         raise ConfigError(f"models file {path} does not exist; check --models-file or LLM_SOLUTIONS_MODELS_FILE")
@@ -129,6 +170,13 @@ def _rows_from_file(path: Path) -> tuple[list[ProviderConfig], list[ModelConfig]
                 f"{path}: {where} '{row['name']}' has unknown key(s) {', '.join(unknown)}; "
                 f"allowed: {', '.join(sorted(allowed))}"
             )
+        for item in fields(kind):
+            if item.name in row:
+                _check_type(row[item.name], str(item.type), f"{path}: {where} '{row['name']}': {item.name}")
+        params = row.get("model_params") or {}
+        for name, expected in _PARAM_TYPES.items():
+            if name in params:
+                _check_type(params[name], expected, f"{path}: {where} '{row['name']}': model_params.{name}")
         try:
             return kind(**row)
         except TypeError as e:

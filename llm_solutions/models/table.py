@@ -5,6 +5,12 @@ Prices are USD per million tokens as published by each provider (checked 2026-11
 the row holds the band our short coding prompts fall in (noted per row); OpenRouter rows
 are estimates only, since OpenRouter reports the billed cost of every call itself.
 Rate limits are conservative first-tier defaults; raise them in a models file.
+``token_accounting`` records what each provider counts against its token limit: OpenAI
+charges a request its estimated prompt plus ``max_tokens`` when it arrives, whatever the
+answer then uses; Anthropic charges output tokens by ``max_tokens`` when a request starts
+and corrects them to the real count when it ends; the others count the tokens used.  The
+limiter reserves the same, so a high ``max_tokens`` costs throughput where the provider
+says it does, and nowhere else.
 
 Users add rows without code through a models file (``--models-file``) and providers
 through plugins; see ``llm_solutions.models.registry``.
@@ -33,7 +39,7 @@ PROVIDERS: dict[str, ProviderConfig] = {
         ProviderConfig(
             name="openai", model_class=f"{_OPENAI}:OpenAIModel", api_key_env="OPENAI_API_KEY",
             base_url_env="OPENAI_BASE_URL", default_base_url="https://api.openai.com/v1",
-            rpm=500, tpm=500_000, max_concurrent=32,
+            rpm=500, tpm=500_000, max_concurrent=32, token_accounting="max_tokens",
             client_env={"organization": "OPENAI_ORG_ID", "project": "OPENAI_PROJECT_ID"},
             description="OpenAI chat completions; honours OPENAI_ORG_ID and OPENAI_PROJECT_ID",
         ),
@@ -41,6 +47,7 @@ PROVIDERS: dict[str, ProviderConfig] = {
             name="anthropic", model_class="llm_solutions.models.anthropic:AnthropicModel",
             api_key_env="ANTHROPIC_API_KEY", base_url_env="ANTHROPIC_BASE_URL",
             default_base_url="https://api.anthropic.com", rpm=50, tpm=30_000, max_concurrent=8,
+            token_accounting="max_tokens_until_answer",
             description="Anthropic Messages API (Claude)",
         ),
         ProviderConfig(
@@ -49,6 +56,8 @@ PROVIDERS: dict[str, ProviderConfig] = {
             api_key_env="GOOGLE_API_KEY", base_url_env="GOOGLE_GEMINI_BASE_URL",
             default_base_url="https://generativelanguage.googleapis.com/",
             rpm=150, tpm=1_000_000, max_concurrent=16,
+            # A proxy that serves only /v1beta needs the version the SDK sends changed.
+            client_env={"api_version": "GOOGLE_GENAI_API_VERSION"},
             description="Google Gemini Developer API (generateContent)",
         ),
         ProviderConfig(

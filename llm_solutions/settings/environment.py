@@ -25,7 +25,7 @@ VARIABLES: dict[str, str] = {
     "MODEL_CONCURRENCY": "requests in flight per model (default 3; old name MAX_CONCURRENT_PER_MODEL)",
     "MAX_CONCURRENT_PER_MODEL": "old name of MODEL_CONCURRENCY",
     "LLM_SOLUTIONS_MODELS_FILE": "TOML file adding or replacing model and provider rows",
-    "LLM_SOLUTIONS_CONFIG": "TOML config file with [collection] and [cache] tables",
+    "LLM_SOLUTIONS_CONFIG": "TOML config file with [collection], [cache] and [generation] tables",
     "LLM_SOLUTIONS_PROMPTS_DIR": "folder of prompt templates replacing the built-in prompts/",
     "LLM_SOLUTIONS_NO_DOTENV": "set to 1 to ignore the .env file",
     # response cache
@@ -50,6 +50,11 @@ VARIABLES: dict[str, str] = {
     "OPENAI_ORG_ID": "OpenAI organisation to bill (sent to OpenAI only)",
     "OPENAI_PROJECT_ID": "OpenAI project to bill (sent to OpenAI only)",
     "OPENAI_COMPATIBLE_MODEL": "model id to request from the local OpenAI-compatible server",
+    "GOOGLE_GENAI_API_VERSION": "API version the Gemini SDK puts in its paths (v1beta for a proxy that "
+                                "serves only /v1beta); a base URL ending in the version does the same",
+    # rate limits
+    "LLM_SOLUTIONS_RATE_MARGIN": "percent of every rate limit left unused (default 1), so a sliding window "
+                                 "never sees one request too many",
     # evaluation
     "LLM_SOLUTIONS_SANDBOX": "force a sandbox mode: bwrap, unshare, nobody or rlimits",
 }
@@ -80,11 +85,28 @@ def snapshot(names: Iterable[str]) -> dict[str, str]:
 def load_dotenv() -> None:
     """Copy ``.env`` from the working directory (or a parent) into the environment.
 
-    Variables already set win, and ``LLM_SOLUTIONS_NO_DOTENV=1`` skips the file.
+    Variables already set win, and ``LLM_SOLUTIONS_NO_DOTENV=1`` skips the file.  A file
+    with lines that are not ``NAME=value`` is refused as a whole, naming every such line:
+    a half-read ``.env`` would leave a key silently unset.
     """
     if read("LLM_SOLUTIONS_NO_DOTENV"):
         return
     from dotenv import find_dotenv
     from dotenv import load_dotenv as load_file
+    from dotenv.parser import parse_stream
 
-    load_file(find_dotenv(usecwd=True), override=False)
+    from llm_solutions.errors import ConfigError
+
+    path = find_dotenv(usecwd=True)
+    if not path:
+        return
+    try:
+        with open(path, encoding="utf-8") as handle:
+            bad = [binding.original.line for binding in parse_stream(handle) if binding.error]
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read it ({e}); fix it or set LLM_SOLUTIONS_NO_DOTENV=1") from None
+    if bad:
+        lines = ", ".join(str(number) for number in bad[:20]) + (" ..." if len(bad) > 20 else "")
+        which = f"lines {lines} are" if len(bad) > 1 else f"line {lines} is"
+        raise ConfigError(f"{path}: {which} not NAME=value; fix or remove them (or set LLM_SOLUTIONS_NO_DOTENV=1)")
+    load_file(path, override=False)

@@ -4,7 +4,8 @@ Point the real SDKs at it through the ``<PROVIDER>_BASE_URL`` variables (``base_
 gives the whole set) and it answers like the real services: it checks each request's
 shape (a malformed one gets the provider's own 400), returns realistic bodies with usage,
 cached and reasoning tokens, and produces each provider's real error bodies and headers.
-Every request is recorded, and tests can queue scripted replies and failures.
+Every request is recorded, and tests can queue scripted replies and failures, or set a
+``responder`` that writes the reply to each request from its body (queued items go first).
 
 The OpenAI-compatible providers share ``/chat/completions`` and are told apart by a path
 prefix (``/xai/v1``, ``/deepseek``, ``/openrouter/v1``...), which selects that provider's
@@ -33,7 +34,7 @@ import json
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -98,6 +99,9 @@ class FakeProviders:
         self.local_models: list[str] = ["local-test-model"]
         self.requests: list[Recorded] = []
         self._queue: list[tuple[str | None, Reply | Fail]] = []
+        # (api, request body) -> the reply, or None for the default one; used when nothing
+        # is queued for the request's API.
+        self.responder: Callable[[str, Any], Reply | Fail | None] | None = None
         self._runner: web.AppRunner | None = None
         self._connections: dict[int, int] = {}
 
@@ -171,11 +175,13 @@ class FakeProviders:
         """A fake key for every provider, so models pass the registry's key check."""
         return {name: f"fake-{name.lower().replace('_', '-')}" for name in KEY_ENV}
 
-    def _next(self, api: str) -> Reply | Fail:
+    def _next(self, api: str, body: Any = None) -> Reply | Fail:
         for index, (wanted, item) in enumerate(self._queue):
             if wanted is None or wanted == api:
                 del self._queue[index]
                 return item
+        if self.responder is not None:
+            return self.responder(api, body) or Reply()
         return Reply()
 
     # --- request handling ----------------------------------------------------------------
@@ -219,7 +225,7 @@ class FakeProviders:
         invalid = openai_validate(flavor, headers, body, self.bad_keys, self.reasoning_models)
         if invalid is not None:
             return await self._respond(request, Reply(), invalid)
-        item = self._next("openai")
+        item = self._next("openai", body)
         if isinstance(item, Fail):
             return await self._respond(request, item, openai_failure(flavor, item, body))
         text = self.default_text if item.text is None else item.text
@@ -237,7 +243,7 @@ class FakeProviders:
         invalid = anthropic_validate(headers, body, self.bad_keys)
         if invalid is not None:
             return await self._respond(request, Reply(), invalid)
-        item = self._next("anthropic")
+        item = self._next("anthropic", body)
         if isinstance(item, Fail):
             return await self._respond(request, item, anthropic_failure(item, body))
         text = self.default_text if item.text is None else item.text
@@ -254,7 +260,7 @@ class FakeProviders:
         invalid = gemini_validate(model, headers, request.query.get("key"), body, self.bad_keys)
         if invalid is not None:
             return await self._respond(request, Reply(), invalid)
-        item = self._next("gemini")
+        item = self._next("gemini", body)
         if isinstance(item, Fail):
             return await self._respond(request, item, gemini_failure(item, model, body))
         text = self.default_text if item.text is None else item.text

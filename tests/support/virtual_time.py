@@ -1,9 +1,10 @@
 """An event loop on simulated time, so tests of minute-long rate limits take milliseconds.
 
 When every task is waiting on a timer, the loop jumps its clock straight to the next
-timer instead of sleeping (and each iteration costs a microsecond, as a real one would).  ``asyncio.sleep``, ``asyncio.timeout`` and aiolimiter all
-schedule on ``loop.time()``, so code under test runs unchanged, only faster, and the
-order of events is deterministic.  Real I/O still works (sockets are polled without
+timer instead of sleeping (and each iteration costs a microsecond, as a real one would).
+``asyncio.sleep``, ``asyncio.timeout`` and the limiter's queue all schedule on
+``loop.time()``, so code under test runs unchanged, only faster, and the order of events
+is deterministic.  Real I/O still works (sockets are polled without
 waiting), but a test that waits on I/O only would spin; use real time for those.
 
     result = run_virtual(some_coroutine())
@@ -21,8 +22,8 @@ T = TypeVar("T")
 # A virtual-time test that waits for nothing at all is stuck: fail instead of hanging.
 _DEADLOCK_SECONDS = 5.0
 # Each loop iteration costs this much simulated time, as real iterations cost real time.
-# Without it, a timer that rounding puts a hair before its target re-arms itself at the
-# same instant forever (aiolimiter does this); with it, time creeps on as it would.
+# Without it, a timer that rounding puts a hair before its target could re-arm itself at
+# the same instant forever; with it, time creeps on as it would.
 _TICK = 1e-6
 
 
