@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -44,6 +44,26 @@ def write_json_atomic(path: Path, data: Any) -> None:
         os.replace(tmp, path)
     finally:
         # A write that failed (disk full) must not leave its temp file behind.
+        tmp.unlink(missing_ok=True)
+
+
+def write_json_stream(path: Path, head: dict[str, Any], key: str, items: Iterable[Any]) -> None:
+    """Write ``{**head, key: [items...]}`` like ``write_json_atomic``, one item at a time,
+    so that a long list is never held whole in memory."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with tmp.open("w", encoding="utf-8") as handle:
+            opening = json_text(head, indent=2).rstrip()
+            handle.write(opening[:-1].rstrip() + ("," if head else "") + f"\n  {json.dumps(key)}: [")
+            first = True
+            for item in items:
+                handle.write(("\n    " if first else ",\n    ") + json_text(item))
+                first = False
+            handle.write("\n  ]\n}\n" if not first else "]\n}\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
         tmp.unlink(missing_ok=True)
 
 
@@ -101,6 +121,41 @@ def set_aside(path: Path, good: list[str], bad: list[str], damaged: Path, label:
     aside.write_text("".join(line if line.endswith("\n") else line + "\n" for line in bad), encoding="utf-8")
     rewrite_lines(path, good)
     return aside
+
+
+def _whole(line: str) -> bool:
+    """A line a finished write left: valid JSON with its newline."""
+    if not line.endswith("\n"):
+        return False
+    try:
+        json.loads(line)
+    except ValueError:
+        return False
+    return True
+
+
+def repair_jsonl(path: Path, damaged: Path, label: str) -> tuple[Path, int]:
+    """Move the torn lines of ``path`` into ``damaged/<label>.<ms>.txt`` and rewrite it
+    without them, streaming, so a large file is never held in memory.  Returns the file
+    the lines were moved to and how many there were."""
+    damaged.mkdir(parents=True, exist_ok=True)
+    aside = damaged / f"{label}.{int(time.time() * 1000)}.txt"
+    tmp = path.with_name(f".{path.name}.tmp")
+    moved = 0
+    with path.open(encoding="utf-8", errors="replace") as source, tmp.open("w", encoding="utf-8") as out, \
+            aside.open("w", encoding="utf-8") as kept_aside:
+        for line in source:
+            if not line.strip():
+                continue
+            if _whole(line):
+                out.write(line)
+            else:
+                kept_aside.write(line if line.endswith("\n") else line + "\n")
+                moved += 1
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, path)
+    return aside, moved
 
 
 class LineAppender:

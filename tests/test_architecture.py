@@ -106,3 +106,13 @@ def test_env_example_documents_every_variable():
     table |= {v for p in PROVIDERS.values() for v in p.client_env.values()}
     missing = sorted(name for name in set(VARIABLES) | table if name not in text)
     assert not missing, f".env.example does not mention {missing}"
+
+
+def test_requirements_txt_is_in_step_with_pyproject():
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = list(dict.fromkeys([*project["dependencies"], *project["optional-dependencies"]["test"]]))
+    listed = [line.strip() for line in (ROOT / "requirements.txt").read_text().splitlines()
+              if line.strip() and not line.startswith("#")]
+    assert listed == wanted

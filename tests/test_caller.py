@@ -141,5 +141,69 @@ async def test_a_stopped_model_gets_no_more_calls_and_says_why():
     assert isinstance(first.error, AuthenticationError) and not first.stopped and first.attempts == 1
     later = await the_caller.call(model, REQUEST)
     assert later.stopped and not later.ok and later.attempts == 0 and model.calls == 1
-    assert later.message == "not sent: m was stopped (bad key (HTTP 401))"
+    assert later.message == ("not sent: m was stopped (bad key (HTTP 401) - the key was refused: "
+                             "check the model's API key, then resume)")
     assert isinstance(later.error, AuthenticationError)  # what stopped it travels with the result
+
+
+async def test_a_refused_key_names_the_variable_to_fix_in_one_log_line(caplog):
+    provider = ProviderConfig(name="scripted", model_class="x:Y", rpm=1_000_000, tpm=None,
+                              api_key_env="SCRIPTED_API_KEY")
+    the_caller = Caller(LimiterPool(Registry(providers={"scripted": provider}, models={"m": CONFIG})))
+    model = Script(AuthenticationError("bad key", provider="scripted", status=401))
+    results = [await the_caller.call(model, REQUEST, sample=n) for n in range(3)]
+    assert "check SCRIPTED_API_KEY (environment or .env)" in results[0].message
+    logged = [r for r in caplog.records if "bad key" in r.getMessage()]
+    assert len(logged) == 1 and "SCRIPTED_API_KEY" in logged[0].getMessage()
+
+
+async def test_an_answer_paid_for_by_a_killed_run_is_that_sessions_spend_on_resume(tmp_path):
+    # A run stores the answer in the cache, then dies before writing the record.  Its
+    # resume gets the answer from the cache: that is what the session paid, not a saving.
+    settings = cache_settings({"url": str(tmp_path / "c.sqlite3")}, env={})
+    cache = await open_cache(settings)
+    first_run = caller(cache=cache)
+    first_run.session_id = "/out/session_a"
+    paid = await first_run.call(Script(answer()), REQUEST)
+    assert paid.cost > 0 and not paid.cache_hit
+    await cache.close()
+
+    cache = await open_cache(settings)
+    budget = Budget()
+    resumed = caller(cache=cache, budget=budget)
+    resumed.session_id = "/out/session_a"
+    again = await resumed.call(Script(), REQUEST)
+    assert again.cache_hit and again.recovered and again.attempts == 0
+    assert again.cost == pytest.approx(paid.cost) and again.cost_saved == 0
+    assert budget.spent == pytest.approx(paid.cost)
+    assert cache.stats.cost_saved == 0
+
+    other = caller(cache=cache)
+    other.session_id = "/out/session_b"  # another session reuses it: a real saving
+    reused = await other.call(Script(), REQUEST)
+    assert reused.cache_hit and not reused.recovered and reused.cost == 0
+    assert reused.cost_saved == pytest.approx(paid.cost)
+    await cache.close()
+
+
+async def test_halting_the_run_sends_nothing_that_was_waiting_and_lets_the_flight_land():
+    import asyncio
+
+    class Slow(Script):
+        async def generate(self, request: Request) -> Completion:
+            self.calls += 1
+            await asyncio.sleep(0.2)
+            return answer()
+
+    provider = ProviderConfig(name="scripted", model_class="x:Y", rpm=1_000_000, tpm=None, max_concurrent=1)
+    the_caller = Caller(LimiterPool(Registry(providers={"scripted": provider}, models={"m": CONFIG})))
+    model = Slow()
+    calls = [asyncio.create_task(the_caller.call(model, REQUEST, sample=n)) for n in range(5)]
+    await asyncio.sleep(0.05)  # one in flight, four waiting on the limiter
+    assert the_caller.halt("Ctrl-C") == 4
+    results = await asyncio.gather(*calls)
+    assert model.calls == 1
+    assert [r.ok for r in results].count(True) == 1
+    assert all(r.stopped and not r.billed_attempts and "Ctrl-C" in r.message for r in results if not r.ok)
+    late = await the_caller.call(model, REQUEST, sample=9)
+    assert late.stopped and model.calls == 1

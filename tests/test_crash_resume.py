@@ -3,7 +3,7 @@ exactly the records of an uninterrupted run, and never pays twice for an answer.
 
 The collector runs in a subprocess through ``scripts/run_collection.py`` against the local
 fake provider server (OpenAI and Anthropic wire formats through the real SDKs).  Runs that
-must die halfway through writing a record go through ``tests/support/torn_write.py``
+must die halfway through writing a record go through ``tests/support/faults.py``
 instead, which injects that fault (``LLM_SOLUTIONS_FAULT_TORN_WRITE``).
 """
 
@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from llm_solutions.cache.key import cache_key
+from llm_solutions.cache.response_cache import decode_completion
 from llm_solutions.collection.tasks import build_request
 from llm_solutions.dataset import load_dataset
 from llm_solutions.models.registry import load_registry
@@ -30,7 +31,7 @@ from tests.support.fake_providers import serve_in_thread
 
 ROOT = Path(__file__).resolve().parent.parent
 GUARDED_SITE = ROOT / "tests" / "support" / "guarded_site"
-TORN_WRITE = ROOT / "tests" / "support" / "torn_write.py"
+TORN_WRITE = ROOT / "tests" / "support" / "faults.py"
 TORN_WRITE_VAR = "LLM_SOLUTIONS_FAULT_TORN_WRITE"
 SUBCOMMANDS = {"run_collection.py": "collect", "resume_collection.py": "resume"}
 CATEGORIES = ["dataclass", "enum", "json", "regex", "sorting", "closure"]
@@ -85,7 +86,7 @@ def resume_cmd(out: Path, session: str) -> list[str]:
 
 
 def torn_write_cmd(cmd: list[str], at: int) -> tuple[list[str], dict[str, str]]:
-    """The same command through ``tests/support/torn_write.py``, with the environment
+    """The same command through ``tests/support/faults.py``, with the environment
     change that makes its ``at``-th record a torn write followed by SIGKILL."""
     python, script, *args = cmd
     return [python, str(TORN_WRITE), SUBCOMMANDS[Path(script).name], *args], {TORN_WRITE_VAR: str(at)}
@@ -175,6 +176,15 @@ def test_killed_and_resumed_run_equals_uninterrupted_run(tmp_path, env, fake):
                  and config.api_model in json.dumps(r.body)]
         assert not later, f"{record['task_id']} on {record['model']} was paid for twice"
 
+    # What the session says it spent is what it paid for every answer that reached it,
+    # including answers cached by a run killed before their record was written.
+    with sqlite3.connect(out / "cache.sqlite3") as db:
+        entries = list(db.execute("SELECT model_name, payload FROM llm_solutions_cache"))
+    paid = sum(registry.get(name).price(decode_completion(payload)) for name, payload in entries)
+    assert sum(r["cost"] for r in got) == pytest.approx(paid, rel=1e-6)
+    summary = json.loads((session / "summary.json").read_text())
+    assert summary["collection_metadata"]["total_cost"] == pytest.approx(paid, rel=1e-5)
+
 
 def test_sigint_stops_cleanly_and_prints_the_resume_command(tmp_path, env):
     out = tmp_path / "generated"
@@ -212,3 +222,36 @@ def test_second_sigint_exits_at_once_without_damage(tmp_path, env, fake):
     assert "resume with:" in stderr
     for line in records_lines(out / "twice"):
         json.loads(line)  # every line that is there is whole
+
+
+@pytest.mark.parametrize("name", ["TERM", "INT"])
+def test_a_signal_while_the_run_starts_up_ends_it_interrupted_and_resumable(tmp_path, env, name):
+    out = tmp_path / "generated"
+    python, script, *args = collect_cmd(out, "early")
+    done = subprocess.run([python, str(TORN_WRITE), "collect", *args], env={**env, "LLM_SOLUTIONS_FAULT_SIGNAL_AT_START": name},
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr
+    assert "status: interrupted" in done.stdout
+    assert f"resume with: python scripts/resume_collection.py early --output-dir {out}" in done.stdout
+    progress = json.loads((out / "early" / "progress.json").read_text())
+    assert progress["status"] == "interrupted"
+    assert records(out / "early") == []  # stopped before any request was sent
+    resumed = subprocess.run(resume_cmd(out, "early"), env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    assert len(records(out / "early")) == len(CATEGORIES) * 10
+
+
+def test_ctrl_c_stops_a_run_whose_model_never_waits(tmp_path, env):
+    # The offline model with the cache off answers without ever giving the event loop a
+    # turn: the workers must still yield, or the signal would wait for the whole run.
+    out = tmp_path / "generated"
+    cmd = [sys.executable, str(ROOT / "scripts" / "run_collection.py"), "--models", "offline", "--samples", "400",
+           "--no-execute", "--no-progress", "--no-cache", "--output-dir", str(out), "--session-id", "fast",
+           "--log-level", "WARNING"]
+    proc = start(cmd, env)
+    wait_for_records(out / "fast", proc, at_least=200)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 1, stderr
+    assert "status: interrupted" in stdout
+    assert len(records(out / "fast")) < 120 * 400

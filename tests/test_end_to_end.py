@@ -87,10 +87,18 @@ async def test_auth_error_stops_one_model_others_go_on(tmp_path, fake, monkeypat
     for record in records(out / "auth"):
         by_model.setdefault(record["model"], []).append(record)
     assert len(by_model["gpt-6-luna"]) == 10 and all(r["llm_call_success"] for r in by_model["gpt-6-luna"])
-    [failed] = by_model["claude-haiku-5-5"]
-    assert failed["error_type"] == "authentication"
+    assert "claude-haiku-5-5" not in by_model  # refused before answering: its tasks stay to do
     printed = capsys.readouterr().out
-    assert "model claude-haiku-5-5 was stopped" in printed and "--retry-failed" in printed
+    assert "claude-haiku-5-5: stopped before its first answer" in printed
+    assert "model claude-haiku-5-5 was stopped" in printed and "check ANTHROPIC_API_KEY" in printed
+    assert "--retry-failed" not in printed
+    # The key fixed, a plain resume finishes the session.
+    import asyncio
+
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
+    resumed = await asyncio.to_thread(main, ["resume", "auth", "--output-dir", str(out), "--no-progress"])
+    assert resumed == 0
+    assert sum(r["model"] == "claude-haiku-5-5" and r["llm_call_success"] for r in records(out / "auth")) == 10
 
 
 @pytest.mark.parametrize("kind, error_type", [("context_length", "context_length"), ("bad_request", "bad_request")])

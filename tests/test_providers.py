@@ -9,6 +9,7 @@ mapping is in ``test_provider_errors.py``.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -293,3 +294,26 @@ async def test_fake_server_runs_in_a_subprocess_and_is_scripted_over_http():
     finally:
         process.terminate()
         assert await asyncio.wait_for(process.wait(), 10) == 0
+
+
+async def test_two_local_servers_serving_the_same_model_id_never_share_cached_answers(harness, fake, tmp_path):
+    from llm_solutions.cache import cache_settings, open_cache
+    from llm_solutions.calls import Caller
+    from llm_solutions.limits import LimiterPool
+    from tests.support.fake_providers import FakeProviders
+
+    cache = await open_cache(cache_settings({"url": str(tmp_path / "c.sqlite3")}, env={}))
+    caller = Caller(LimiterPool(harness.registry), cache=cache)
+    async with FakeProviders(default_text="```python\ndef solve(x):\n    return 'second'\n```") as second:
+        row = harness.row("local-openai-compatible", model_params={"api_model": "local-test-model"})
+        first_model = harness.model(row)
+        other_row = dataclasses.replace(row, base_url=f"{second.url}/local/v1")
+        second_model = harness.model(other_row)
+        one = await caller.call(first_model, harness.request())
+        two = await caller.call(second_model, harness.request())
+        assert one.ok and two.ok and not two.cache_hit
+        assert "second" in two.text and "second" not in one.text
+        assert len(second.of("openai")) == 1
+        again = await caller.call(first_model, harness.request())
+        assert again.cache_hit and again.text == one.text
+    await cache.close()

@@ -14,6 +14,7 @@ from llm_solutions.cli import main
 from llm_solutions.collection.rescoring import evaluate_session, rescore_session
 from llm_solutions.collection.runner import CollectionRunner
 from llm_solutions.collection.settings import CollectionSettings
+from llm_solutions.evaluation import Evaluator
 from llm_solutions.evaluation.passk import pass_at_k
 from tests.support.scripted_model import ScriptedModel
 from tests.test_cache import mysql_base_url  # noqa: F401  (fixture)
@@ -110,6 +111,58 @@ async def test_evaluate_adds_test_results_to_a_session(tmp_path):
     perf = json.loads((tmp_path / "e" / "summary.json").read_text())["model_summaries"]["scripted"]
     assert perf["overall_performance"]["pass_rate"] == 80.0
     assert perf["category_performance"]["json"]["pass@1"] == pytest.approx(0.8)
+
+
+class StopsAfter:
+    """An evaluator that answers ``budget`` solutions, then fails like a machine going away."""
+
+    def __init__(self, budget: int | None = None) -> None:
+        self.inner = Evaluator(workers=2)
+        self.budget = budget
+        self.calls = 0
+        self.answered = 0
+
+    async def evaluate(self, problem, code):
+        self.calls += 1
+        if self.budget is not None and self.calls > self.budget:
+            while self.answered < self.budget:  # the ones before it are recorded first
+                await asyncio.sleep(0.01)
+            raise RuntimeError("the machine went away")
+        result = await self.inner.evaluate(problem, code)
+        self.answered += 1
+        return result
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+async def test_evaluate_and_rescore_stopped_midway_continue_with_only_the_rest(tmp_path, monkeypatch):
+    await run(ScriptedModel(), out=tmp_path, session="r", categories=["enum", "json"])  # 10 answers, tests not run
+    stopped = StopsAfter(budget=3)
+    with pytest.raises(RuntimeError, match="went away"):
+        await evaluate_session("r", tmp_path, evaluator=stopped)
+    await stopped.inner.close()
+    assert (tmp_path / "r" / ".pass.json").exists()
+    again = StopsAfter()
+    await evaluate_session("r", tmp_path, evaluator=again)
+    await again.inner.close()
+    assert again.calls == 10 - 3
+    got = records(tmp_path / "r")
+    assert [r["task_id"] for r in got] == [f"{c}_{n}" for c in ("enum", "json") for n in range(1, 6)]
+    assert all(r["passed_all"] for r in got) and not (tmp_path / "r" / ".pass.json").exists()
+    assert not list((tmp_path / "r").glob("*/.*.partial"))
+
+    import llm_solutions.collection.services as services
+
+    evaluators = iter([StopsAfter(budget=4), StopsAfter()])
+    used = []
+    monkeypatch.setattr(services, "open_evaluator", lambda *a, **k: used.append(next(evaluators)) or used[-1])
+    with pytest.raises(RuntimeError, match="went away"):
+        await rescore_session("r", tmp_path, new_session_id="r2")
+    await rescore_session("r", tmp_path, new_session_id="r2")  # the same id: continued, not refused
+    assert used[1].calls == 10 - 4
+    rescored = records(tmp_path / "r2")
+    assert len(rescored) == 10 and all(r["passed_all"] and r["rescored_from"] == "r" for r in rescored)
 
 
 async def test_pass_at_k_in_summary_and_comparison(tmp_path):

@@ -65,7 +65,8 @@ def test_failures_a_retry_may_fix_make_the_run_exit_1_and_say_retry_failed(tmp_p
     print_result(result)
     printed = capsys.readouterr().out
     assert ("1 task(s) failed for reasons a retry may fix (rate limits, server errors, timeouts, an unreachable "
-            "server); run them again with: python scripts/resume_collection.py s --retry-failed") in printed
+            f"server); run them again with: python scripts/resume_collection.py s --output-dir {tmp_path} "
+            "--retry-failed") in printed
     failed = {r["task_id"]: r for r in records(tmp_path / "s") if not r["llm_call_success"]}
     assert failed["enum_2"]["attempts"] == 6 and failed["enum_2"]["billed_attempts"] == 0
 
@@ -84,7 +85,7 @@ def test_a_bad_key_stops_the_model_before_its_queued_requests_go_out(tmp_path):
     # eight workers, one request a second: the first 401 comes back while the other seven
     # wait their turn, and they are cancelled, not sent
     assert broken.calls == ["enum_1#0"]
-    assert [r["error_type"] for r in records(tmp_path / "s")] == ["authentication"]
+    assert records(tmp_path / "s") == []  # refused before answering: left to do on resume
     assert result.status == "failed" and "sim-model" in result.stopped_models and result.exit_code == 1
 
 

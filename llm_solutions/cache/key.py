@@ -107,8 +107,15 @@ def key_material(
     request: Request,
     sample: int,
     params: Iterable[str] = DEFAULT_KEY_PARAMS,
+    identity: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The values the key hashes, as plain JSON data (useful to explain a miss)."""
+    """The values the key hashes, as plain JSON data (useful to explain a miss).
+
+    ``identity`` is what else names a model's answers beyond the table row: a
+    self-hosted server's address and the model it reports serving
+    (``BaseModel.cache_identity``), so two local servers never share answers.  Models
+    without one keep the keys they always had.
+    """
     readers = {
         "model": lambda: {"provider": config.provider, "api_model": config.api_model},
         "name": lambda: config.name,
@@ -128,6 +135,8 @@ def key_material(
         if name == "json_output" and not request.json_output:
             continue  # requests without it keep the keys they had before the field existed
         material[name] = _canonical(readers[name](), name)
+    if identity:
+        material["identity"] = _canonical(identity, "identity")
     return material
 
 
@@ -144,12 +153,13 @@ def cache_key(
     params: Iterable[str] = DEFAULT_KEY_PARAMS,
     algorithm: str = DEFAULT_HASH_ALGORITHM,
     digest_size: int = DEFAULT_DIGEST_SIZE,
+    identity: dict[str, Any] | None = None,
 ) -> str:
     """The hex key of one answer: ``params`` of the request hashed with ``algorithm``.
 
     ``digest_size`` (bytes, 1..64) applies to blake2b; sha256 always gives 32 bytes.
     """
-    data = canonical_json(key_material(config, request, sample, params)).encode("utf-8")
+    data = canonical_json(key_material(config, request, sample, params, identity)).encode("utf-8")
     if algorithm == "blake2b":
         return hashlib.blake2b(data, digest_size=digest_size).hexdigest()
     if algorithm == "sha256":

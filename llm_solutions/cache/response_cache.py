@@ -44,12 +44,18 @@ _NOT_STORED = {"headers"}
 @dataclass(frozen=True)
 class CacheHit:
     """A cached answer: ``completion`` as stored (``raw`` is ``None`` for text-only
-    entries, ``headers`` always empty), when it was stored, and the USD it saved."""
+    entries, ``headers`` always empty), when it was stored, and the USD it saved.
+
+    ``paid_by`` is the session that paid for the answer and ``paid`` what it paid: a hit
+    on an answer the asking session paid for itself (in a run killed before its record was
+    written) saves nothing, and the caller counts ``paid`` as that session's spend."""
 
     completion: Completion
     key: str
     created_at: float
     cost_saved: float
+    paid_by: str | None = None
+    paid: float = 0.0
 
 
 @dataclass
@@ -98,13 +104,26 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def encode_completion(completion: Completion, with_raw: bool) -> str:
-    """The completion as stored: JSON, without headers, and without ``raw`` unless asked."""
-    data = {f.name: getattr(completion, f.name) for f in fields(Completion) if f.name not in _NOT_STORED}
+def encode_completion(completion: Completion, with_raw: bool, paid_by: str | None = None, paid: float = 0.0) -> str:
+    """The completion as stored: JSON, without headers, and without ``raw`` unless asked;
+    with the session that paid for it, and how much, when known."""
+    data: dict[str, Any] = {f.name: getattr(completion, f.name) for f in fields(Completion)
+                            if f.name not in _NOT_STORED}
     if not with_raw:
         data["raw"] = None
+    if paid_by is not None:
+        data["_paid_by"], data["_paid"] = paid_by, round(paid, 10)
     # Lone surrogates in an answer are escaped, so every backend can store the payload.
     return escape_surrogates(json.dumps(data, ensure_ascii=False, default=_jsonable))
+
+
+def _payer(payload: str) -> tuple[str | None, float]:
+    try:
+        data = json.loads(payload)
+        paid_by = data.get("_paid_by")
+        return (str(paid_by) if paid_by else None), float(data.get("_paid") or 0.0)
+    except (ValueError, TypeError, AttributeError):
+        return None, 0.0
 
 
 def decode_completion(payload: str) -> Completion:
@@ -134,7 +153,7 @@ class ResponseCache:
         self.stats = CacheSessionStats()
         self._warned = False
 
-    def key(self, config: ModelConfig, request: Request, sample: int) -> str:
+    def key(self, config: ModelConfig, request: Request, sample: int, identity: dict[str, Any] | None = None) -> str:
         """The cache key of one answer under this cache's key settings."""
         return cache_key(
             config,
@@ -143,6 +162,7 @@ class ResponseCache:
             params=self.settings.key_params,
             algorithm=self.settings.hash_algorithm,
             digest_size=self.settings.digest_size,
+            identity=identity,
         )
 
     def _storage_failed(self, action: str, error: Exception) -> None:
@@ -173,8 +193,13 @@ class ResponseCache:
         self.stats.misses += 1
         self.stats.model(config.name).misses += 1
 
-    async def lookup(self, config: ModelConfig, request: Request, sample: int) -> CacheHit | None:
+    async def lookup(self, config: ModelConfig, request: Request, sample: int, *, session: str | None = None,
+                     identity: dict[str, Any] | None = None) -> CacheHit | None:
         """The stored answer for this request and sample, or ``None`` (a miss).
+
+        ``identity`` is what else names the model's answers (a self-hosted server's
+        address); ``session`` the asking session, so that its own earlier spend is not
+        counted as a saving.
 
         Misses: caching disabled, ``force_override_cache``, no entry, an entry past its TTL,
         one without raw payload when ``refresh_if_missing_raw`` (and raw storage) is on, one
@@ -185,7 +210,7 @@ class ResponseCache:
         if self.settings.force_override_cache:
             self._miss(config)
             return None
-        key = self.key(config, request, sample)
+        key = self.key(config, request, sample, identity)
         try:
             entry = await self.backend.get(key)
         except Exception as e:  # noqa: BLE001 - any storage failure is a miss, never a crash
@@ -202,17 +227,23 @@ class ResponseCache:
             self._miss(config)
             return None
         completion.headers = {}
-        cost = config.price(completion)
+        paid_by, paid = _payer(entry.payload)
+        cost = 0.0 if session is not None and paid_by == session else config.price(completion)
         stats = self.stats
         stats.hits += 1
         stats.model(config.name).hits += 1
         stats.cost_saved += cost
-        stats.input_tokens_saved += completion.input_tokens
-        stats.output_tokens_saved += completion.output_tokens
-        return CacheHit(completion=completion, key=key, created_at=entry.created_at, cost_saved=cost)
+        if cost:
+            stats.input_tokens_saved += completion.input_tokens
+            stats.output_tokens_saved += completion.output_tokens
+        return CacheHit(completion=completion, key=key, created_at=entry.created_at, cost_saved=cost,
+                        paid_by=paid_by, paid=paid)
 
-    async def store(self, config: ModelConfig, request: Request, sample: int, completion: Completion) -> bool:
+    async def store(self, config: ModelConfig, request: Request, sample: int, completion: Completion, *,
+                    identity: dict[str, Any] | None = None, paid_by: str | None = None, paid: float = 0.0) -> bool:
         """Store a successful answer; ``True`` when it was written.
+
+        ``paid_by`` (a session id) and ``paid`` (USD) are kept with it; see ``CacheHit``.
 
         Not written: caching disabled, empty text, fewer output tokens than
         ``min_completion_tokens``, or a storage failure (logged, counted in ``errors``).
@@ -226,7 +257,7 @@ class ResponseCache:
         now = self.clock()
         ttl = self.settings.ttl_seconds
         entry = CacheEntry(
-            key=self.key(config, request, sample),
+            key=self.key(config, request, sample, identity),
             model=config.api_model,
             model_name=config.name,
             provider=config.provider,
@@ -234,7 +265,7 @@ class ResponseCache:
             expires_at=None if ttl is None else now + ttl,
             has_raw=with_raw,
             output_tokens=completion.output_tokens,
-            payload=encode_completion(completion, with_raw),
+            payload=encode_completion(completion, with_raw, paid_by, paid),
         )
         try:
             await self.backend.put(entry)

@@ -26,11 +26,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from llm_solutions.cache.response_cache import ResponseCache
 from llm_solutions.calls.budget import Budget
 from llm_solutions.calls.result import CallResult
-from llm_solutions.errors import ProviderError, QuotaExhaustedError, RequestTimeoutError
+from llm_solutions.errors import AuthenticationError, ProviderError, QuotaExhaustedError, RequestTimeoutError
 from llm_solutions.limits.pool import LimiterPool
 from llm_solutions.limits.rate_limiter import ProviderLimiter
 from llm_solutions.limits.retry import RetryPolicy
@@ -50,6 +51,10 @@ class ModelStopped(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class Halted(ModelStopped):
+    """Raised into every queued request when the whole run stops (Ctrl-C, the budget)."""
 
 
 class _NotSent(Exception):
@@ -87,7 +92,10 @@ class Caller:
         self.cache = cache
         self.budget = budget or Budget()
         self.requests_sent = 0
+        self.session_id: str | None = None  # the session paying, recorded with cached answers
         self.stopped: dict[str, str] = {}
+        self.halted: str | None = None  # why no more requests go out at all
+        self._halt_event: asyncio.Event | None = None
         self._stop_errors: dict[str, ProviderError] = {}
         self._stop_events: dict[str, asyncio.Event] = {}
 
@@ -110,25 +118,45 @@ class Caller:
         if purpose not in PURPOSES:
             raise ValueError(f"unknown call purpose {purpose!r}; use one of {', '.join(PURPOSES)}")
         result = CallResult(model=model.name, purpose=purpose)
+        started = time.monotonic()
+        await self._call(model, request, result, sample=sample, gated=gated)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s", _call_line(model, request, result, sample, time.monotonic() - started))
+        return result
+
+    async def _call(self, model: BaseModel, request: Request, result: CallResult, *, sample: int,
+                    gated: bool) -> None:
+        purpose = result.purpose
         if gated and self.budget.exhausted:
             result.refused = True
             result.message = f"not sent: {self.budget.describe()}"
-            return result
+            return
         config = model.config
+        identity = await model.cache_identity() if self.cache is not None else {}
         if self.cache is not None:
-            hit = await self.cache.lookup(config, request, sample)
+            hit = await self.cache.lookup(config, request, sample, session=self.session_id, identity=identity)
             if hit is not None:
                 result.completion = hit.completion
                 result.cache_hit = True
                 result.cost_saved = hit.cost_saved
-                return result
+                if self.session_id is not None and hit.paid_by == self.session_id:
+                    # Paid for by this session in a run killed before its record was
+                    # written: it is this session's spend, not a saving.
+                    result.cost = hit.paid
+                    result.usage = Usage.of(hit.completion)
+                    result.recovered = True
+                    self.budget.add(hit.paid, purpose)
+                return
         if model.name in self.stopped:
             self._mark_stopped(result, model, self.stopped[model.name])
-            return result
+            return
+        if self.halted is not None:
+            self._mark_halted(result)
+            return
         await self._send(model, request, result)
         if result.ok and self.cache is not None and result.completion is not None:
-            await self.cache.store(config, request, sample, result.completion)
-        return result
+            await self.cache.store(config, request, sample, result.completion, identity=identity,
+                                   paid_by=self.session_id, paid=result.cost)
 
     def stop(self, model: BaseModel, reason: str, error: ProviderError | None = None) -> None:
         """Stop ``model`` for the session: its queued and waiting calls end now, unsent,
@@ -140,6 +168,21 @@ class Caller:
             self._stop_errors[model.name] = error
         self._stop_event(model.name).set()
         self.pool.abandon(model, ModelStopped(reason))
+
+    def halt(self, reason: str) -> int:
+        """Send nothing more, for any model: calls waiting on a limiter or between retries
+        end now, unsent, with ``stopped`` set (their tasks stay to do on resume); calls in
+        flight finish.  Returns how many waiting calls were ended."""
+        if self.halted is not None:
+            return 0
+        self.halted = reason
+        if self._halt_event is not None:
+            self._halt_event.set()
+        return self.pool.abandon_all(Halted(reason))
+
+    def _mark_halted(self, result: CallResult) -> None:
+        result.stopped = True
+        result.message = f"not sent: {self.halted}"
 
     def _stop_event(self, name: str) -> asyncio.Event:
         event = self._stop_events.get(name)
@@ -160,12 +203,15 @@ class Caller:
         while True:
             try:
                 completion = await self._attempt(limiter, model, request, estimate, result)
+            except Halted:
+                self._mark_halted(result)
+                return
             except ModelStopped as stop:
                 self._mark_stopped(result, model, stop.reason)
                 return
             except _NotSent as refused:
                 result.error = refused.error
-                result.message = _describe(refused.error, model)
+                result.message = self._describe(refused.error, model)
                 result.stopped = True  # nothing was sent: no answer to record
                 self.stop(model, result.message, refused.error)
                 return
@@ -176,10 +222,11 @@ class Caller:
                 counted += 0 if isinstance(error, ConnectionFailedError) and limiter.down else 1
                 result.completion = error.completion
                 result.error = error
-                result.message = _describe(error, model)
+                result.message = self._describe(error, model)
                 if error.stops_model:
                     if model.name not in self.stopped:
-                        log.warning("%s", result.message)
+                        # Said once per model, here: whoever reads the result gets the message.
+                        log.error("%s; no more requests go to %s this session", result.message, model.name)
                     self.stop(model, result.message, error)
                     return
                 delay = self.policy.next_delay(error, max(1, counted), result.waited)
@@ -191,7 +238,10 @@ class Caller:
                     delay,
                 )
                 if await self._sleep_unless_stopped(model, delay):
-                    self._mark_stopped(result, model, self.stopped[model.name])
+                    if self.halted is not None:
+                        self._mark_halted(result)
+                    else:
+                        self._mark_stopped(result, model, self.stopped[model.name])
                     return
                 result.waited += delay
                 continue
@@ -201,16 +251,29 @@ class Caller:
             result.message = None
             return
 
+    def _describe(self, error: ProviderError, model: BaseModel) -> str:
+        registry = getattr(self.pool, "registry", None)
+        key_variable = None
+        if registry is not None and model.config.provider in registry.providers:
+            key_variable = registry.api_key_env(model.config)
+        return _describe(error, model, key_variable)
+
     async def _sleep_unless_stopped(self, model: BaseModel, delay: float) -> bool:
-        """Sleep ``delay`` seconds; True when the model was stopped meanwhile."""
+        """Sleep ``delay`` seconds; True when the model (or the run) was stopped meanwhile."""
         event = self._stop_event(model.name)
-        if not event.is_set():
+        if self._halt_event is None:
+            self._halt_event = asyncio.Event()
+            if self.halted is not None:
+                self._halt_event.set()
+        halt = self._halt_event
+        if not event.is_set() and not halt.is_set():
+            waits = [asyncio.ensure_future(event.wait()), asyncio.ensure_future(halt.wait())]
             try:
-                async with asyncio.timeout(delay):
-                    await event.wait()
-            except TimeoutError:
-                pass
-        return event.is_set()
+                await asyncio.wait(waits, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for wait in waits:
+                    wait.cancel()
+        return event.is_set() or halt.is_set()
 
     def _bill(self, model: BaseModel, result: CallResult, completion: Completion | None) -> None:
         if completion is None:
@@ -248,8 +311,30 @@ class Caller:
             limiter.release(permit)
 
 
-def _describe(error: ProviderError, model: BaseModel) -> str:
-    """The error as one line; a spent quota says the same thing for every provider."""
+def _call_line(model: BaseModel, request: Request, result: CallResult, sample: int, seconds: float) -> str:
+    """One call as one DEBUG line: who, which task, how it went, what it used and cost.
+    Never the prompt, the answer or a header (a key could be in one)."""
+    task = request.metadata.get("task_id") if isinstance(request.metadata, dict) else None
+    if result.cache_hit:
+        status = "cache hit"
+    elif result.ok:
+        status = "ok"
+    elif result.refused or result.stopped:
+        status = "not sent"
+    else:
+        status = f"failed ({result.error.kind if result.error is not None else 'error'})"
+    usage = result.usage if not result.cache_hit or result.completion is None else Usage.of(result.completion)
+    return (f"call {model.name} task={task or '-'} sample={sample} purpose={result.purpose} status={status} "
+            f"attempts={result.attempts} time={seconds:.2f}s tokens={usage.input_tokens}+{usage.output_tokens} "
+            f"cost=${result.cost:.6f}")
+
+
+def _describe(error: ProviderError, model: BaseModel, key_variable: str | None = None) -> str:
+    """The error as one line; a spent quota says the same thing for every provider, and a
+    refused key names the variable to fix."""
+    if isinstance(error, AuthenticationError):
+        where = f"check {key_variable} (environment or .env)" if key_variable else "check the model's API key"
+        return f"{one_line(str(error))} - the key was refused: {where}, then resume"
     if isinstance(error, QuotaExhaustedError):
         # The provider's wording varies ("insufficient_quota", "credit balance is too low").
         return (

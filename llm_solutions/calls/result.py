@@ -29,6 +29,8 @@ class CallResult:
     * ``usage`` and ``cost``: tokens and USD of every billed attempt (0 on a cache hit),
       failed ones included; ``billed_attempts``: how many attempts were billed;
     * ``cache_hit`` and ``cost_saved``: the cache answered, saving this many USD;
+    * ``recovered``: a cache hit on an answer this session itself paid for in a run that
+      was killed before recording it: ``cost`` is what it paid then, nothing was saved;
     * ``message``: the error as one line for records and logs.
     """
 
@@ -45,6 +47,7 @@ class CallResult:
     cost: float = 0.0
     cache_hit: bool = False
     cost_saved: float = 0.0
+    recovered: bool = False
     message: str | None = None
 
     @property

@@ -14,7 +14,7 @@ import time
 
 from llm_solutions.collection.settings import resolve_setting
 from llm_solutions.dataset import Problem, load_dataset
-from llm_solutions.errors import ConfigError
+from llm_solutions.errors import ConfigError, DatasetError
 from llm_solutions.evaluation.evaluator import Evaluator
 from llm_solutions.evaluation.results import PASSED, SolutionEvaluation
 from llm_solutions.evaluation.sandbox import SandboxLimits
@@ -64,7 +64,12 @@ def run(args: argparse.Namespace) -> int:
     for flag, value in (("--test-timeout", args.test_timeout), ("--solution-timeout", args.solution_timeout)):
         if value is not None and not value > 0:
             raise ConfigError(f"{flag} must be a positive number of seconds (got {value:g})")
-    dataset = load_dataset(resolve_setting("dataset_path", args.dataset), skip_invalid=args.skip_invalid)
+    try:
+        dataset = load_dataset(resolve_setting("dataset_path", args.dataset), skip_invalid=args.skip_invalid)
+    except DatasetError as e:
+        for line in e.problems[1:]:  # the error names the first; here is the whole list
+            print(visible(f"bad: {line}"), file=sys.stderr)
+        raise
     for line in dataset.skipped:
         print(f"skipped: {line}", file=sys.stderr)
     problems = dataset.select(categories=args.categories)

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from typing import Any
 
-from llm_solutions.cli.flags import add_cache_arguments, add_log_arguments, add_timeout_arguments, cache_overrides
+from llm_solutions.cli.flags import (
+    add_cache_arguments,
+    add_log_arguments,
+    add_ray_argument,
+    add_timeout_arguments,
+    cache_overrides,
+)
 from llm_solutions.cli.output import configure_logging, print_result
 from llm_solutions.collection.plan import Plan, make_plan
 from llm_solutions.collection.runner import run_collection
@@ -15,6 +22,8 @@ from llm_solutions.errors import ConfigError
 from llm_solutions.models.registry import Registry, load_registry
 
 log = logging.getLogger("llm_solutions")
+
+QUICK_TEST_CONCURRENCY = 2  # a smoke test need not load anyone's rate limits
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,6 +61,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     speed.add_argument("--request-timeout", type=float, metavar="S", help="seconds before a request is abandoned (180)")
     speed.add_argument("--max-attempts", type=int, metavar="N", help="attempts per task for retryable errors (6)")
     add_timeout_arguments(speed)
+    add_ray_argument(speed)
+    speed.add_argument("--confirm-above", type=float, metavar="USD",
+                       help="ask before a run whose worst-case cost is above this (default 5; "
+                       "without a terminal, refuse)")
+    speed.add_argument("--yes", action="store_true", help="run without asking, whatever the estimate")
     speed.add_argument("--max-cost", type=float, metavar="USD",
                        help="stop sending new requests once the session's spend reaches this")
 
@@ -76,12 +90,14 @@ def _choose_models(args: argparse.Namespace, registry: Registry, configured: lis
         if not keyed:
             raise ConfigError("--all-models: no model has its API key set; add keys to .env (see .env.example)")
         return keyed
-    if args.quick_test:
-        if keyed:
-            return keyed
-        log.info("no API keys are set: the quick test uses the offline model")
-        return ["offline"]
-    raise ConfigError("choose models with --models NAME ..., --all-models, or --quick-test (see --list-models)")
+    # Small and cheap, as for a quick test: at most two of the table's quick-test models,
+    # one per provider; the cost check before the run asks before anything expensive.
+    cheap = [config.name for config in registry.quick_test_models()]
+    if cheap:
+        log.info("no models named: using %s (the cheapest quick-test models with keys)", ", ".join(cheap))
+        return cheap
+    log.info("no models named and no API keys set: using the offline model")
+    return ["offline"]
 
 
 def list_models(registry: Registry) -> None:
@@ -114,12 +130,38 @@ def print_plan(plan: Plan) -> None:
     print(f"total tasks: {plan.total_tasks}")
     print(f"\n{'model':34} {'tasks':>6} {'in tok':>10} {'out tok':>10} {'est $':>10} {'worst $':>10}")
     total = worst = 0.0
+    reasoning = {c.name for c in plan.configs if c.reasoning}
     for e in plan.estimates():
         total, worst = total + e.cost, worst + e.worst_cost
-        print(f"{e.model:34} {e.tasks:6} {e.input_tokens:10} {e.output_tokens:10} {e.cost:10.4f} {e.worst_cost:10.4f}")
+        name = f"{e.model} *" if e.model in reasoning else e.model
+        print(f"{name:34} {e.tasks:6} {e.input_tokens:10} {e.output_tokens:10} {e.cost:10.4f} {e.worst_cost:10.4f}")
     print(f"{'total':34} {plan.total_tasks:6} {'':10} {'':10} {total:10.4f} {worst:10.4f}")
     print("\n(estimate: output = twice the canonical solution; worst case: every answer uses max_tokens; "
-          "cache hits cost nothing)\ndry run: nothing was sent and nothing was written")
+          "cache hits cost nothing)")
+    if reasoning:
+        print("* a reasoning model: it thinks before it answers and is billed for the thinking, so its "
+              "expected output is its whole max_tokens budget (est = worst)")
+    print("dry run: nothing was sent and nothing was written")
+
+
+def confirm_cost(plan: Plan, assume_yes: bool) -> None:
+    """Ask before a run whose worst case costs more than ``confirm_above``; refuse without a terminal."""
+    threshold = plan.settings.confirm_above
+    cap = plan.settings.max_cost
+    if threshold is not None and cap is not None and cap <= threshold:
+        return  # --max-cost already keeps the run under the threshold
+    estimates = plan.estimates()
+    worst = sum(e.worst_cost for e in estimates)
+    if assume_yes or threshold is None or worst <= threshold:
+        return
+    expected = sum(e.cost for e in estimates)
+    what = (f"this run of {plan.total_tasks} tasks may cost up to ${worst:.2f} (expected ${expected:.2f}, "
+            f"before cache hits), above the ${threshold:.2f} confirmation threshold")
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise ConfigError(f"{what}; pass --yes to go ahead, or narrow the run (--models, --categories, --quick-test)")
+    answer = input(f"{what}. Continue? [y/N] ").strip().lower()
+    if answer not in ("y", "yes"):
+        raise ConfigError("stopped before sending anything; nothing was written")
 
 
 def given_settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -138,6 +180,7 @@ def given_settings(args: argparse.Namespace) -> dict[str, Any]:
         "session_id": args.session_id,
         "models_file": args.models_file,
         "max_cost": args.max_cost,
+        "confirm_above": args.confirm_above,
         "execute": args.execute,
         "extraction_model": args.extraction_model,
         "rpm": args.rpm,
@@ -146,6 +189,7 @@ def given_settings(args: argparse.Namespace) -> dict[str, Any]:
         "max_attempts": args.max_attempts,
         "test_timeout": args.test_timeout,
         "solution_timeout": args.solution_timeout,
+        "ray": args.ray,
         "cache": cache_overrides(args) or None,
     }
 
@@ -157,11 +201,15 @@ def run(args: argparse.Namespace) -> int:
     if args.list_models:
         list_models(registry)
         return 0
-    settings = settings.copy(models=_choose_models(args, registry, settings.models))
+    changes: dict[str, Any] = {"models": _choose_models(args, registry, settings.models)}
+    if settings.quick_test and args.model_concurrency is None and args.max_concurrent is None:
+        changes["model_concurrency"] = min(settings.model_concurrency, QUICK_TEST_CONCURRENCY)
+    settings = settings.copy(**changes)
     plan = make_plan(settings, registry=registry)
     if args.dry_run:
         print_plan(plan)
         return 0
+    confirm_cost(plan, args.yes)
     result = run_collection(settings, plan=plan, show_progress=not args.no_progress)
     print_result(result)
     return result.exit_code

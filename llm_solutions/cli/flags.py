@@ -76,3 +76,11 @@ def add_timeout_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGr
 def add_sessions_dir_argument(parser: argparse.ArgumentParser) -> None:
     """``--output-dir`` for commands that work on existing sessions."""
     parser.add_argument("--output-dir", metavar="DIR", help="where sessions are (default OUTPUT_DIR or generated)")
+
+
+def add_ray_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--ray [ADDRESS]``: run the tests on a Ray cluster (alone: a local Ray instance)."""
+    parser.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                        help="run the tests on a Ray cluster: alone, a Ray instance started on this machine; "
+                        "or a cluster's address (auto, host:port, ray://host:port); needs "
+                        'pip install "llm-solutions[ray]"')

@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from llm_solutions.cli.flags import add_cache_arguments, add_log_arguments, add_timeout_arguments, cache_overrides
+from llm_solutions.cli.flags import (
+    add_cache_arguments,
+    add_log_arguments,
+    add_ray_argument,
+    add_timeout_arguments,
+    cache_overrides,
+)
 from llm_solutions.cli.output import configure_logging
 from llm_solutions.errors import ConfigError
 from llm_solutions.generation import GenerationPlan, estimate, resume_plan, run_generation
@@ -59,6 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="accepted titles each worker call is told to avoid (default 20)")
     checks.add_argument("--verify-workers", type=int, metavar="N", help="sandboxes verifying at once (default: cores)")
     add_timeout_arguments(checks)
+    add_ray_argument(checks)
 
     out = parser.add_argument_group("output")
     out.add_argument("--output", metavar="DIR", help="the dataset folder to write (one <category>.jsonl each)")
@@ -82,7 +89,7 @@ def given_settings(args: argparse.Namespace) -> dict[str, Any]:
         "max_tokens": args.max_tokens, "models_file": args.models_file, "rpm": args.rpm, "tpm": args.tpm,
         "request_timeout": args.request_timeout, "max_attempts": args.max_attempts,
         "test_timeout": args.test_timeout, "solution_timeout": args.solution_timeout,
-        "verify_workers": args.verify_workers, "cache": cache_overrides(args) or None,
+        "verify_workers": args.verify_workers, "ray": args.ray, "cache": cache_overrides(args) or None,
     }
 
 

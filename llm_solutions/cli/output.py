@@ -50,34 +50,46 @@ def print_result(result: RunResult) -> None:
     print(f"session: {result.path}")
     print(f"status: {result.status} - {result.completed}/{result.total} tasks "
           f"({result.successful} successful, {result.failed} failed), spent ${result.cost:.4f}")
-    summary = read_json(result.path / "summary.json") or {}
-    for model, data in (summary.get("model_summaries") or {}).items():
-        perf = data.get("overall_performance", {})
-        tests = f", tests passed {perf['pass_rate']:.1f}%" if "pass_rate" in perf else ""
-        print(f"  {model}: {perf.get('solutions', 0)} answers, valid code {perf.get('full_validity_rate', 0):.1f}%"
-              f"{tests}, ${perf.get('cost', 0):.4f}")
+    print_model_lines(result.path, stopped=result.stopped_models)
     for model, reason in result.stopped_models.items():
         print(visible(f"model {model} was stopped: {reason}"))
+    # The commands are printed as they must be typed: with the output folder when it is
+    # not the default one.
+    retry = f"{_resume_command(result)} --retry-failed"
     if result.resume_command:
-        extra = " --retry-failed" if result.stopped_models or result.retry_may_fix else ""
+        extra = " --retry-failed" if result.retry_may_fix else ""
         print(f"resume with: {result.resume_command}{extra}")
         if result.retry_may_fix:
             print(f"({result.retry_may_fix} task(s) failed for reasons a retry may fix: rate limits, server errors, "
                   "timeouts, an unreachable server; --retry-failed runs them again)")
     elif result.retry_may_fix:
-        command = f"python scripts/resume_collection.py {result.session_id} --retry-failed"
         print(f"{result.retry_may_fix} task(s) failed for reasons a retry may fix (rate limits, server errors, "
-              f"timeouts, an unreachable server); run them again with: {command}")
+              f"timeouts, an unreachable server); run them again with: {retry}")
     elif result.failed:
-        command = f"python scripts/resume_collection.py {result.session_id} --retry-failed"
-        print(f"{result.failed} task(s) failed (see the records' error field); re-run only them with: {command}")
+        print(f"{result.failed} task(s) failed (see the records' error field); re-run only them with: {retry}")
 
 
-def print_model_lines(session: Path) -> None:
-    """One line per model from a session's ``summary.json``: answers, valid code, tests, spend."""
+def _resume_command(result: RunResult) -> str:
+    if result.resume_command:
+        return result.resume_command
+    command = f"python scripts/resume_collection.py {result.session_id}"
+    output_dir = result.path.parent
+    if output_dir.resolve() != Path("generated").resolve():
+        command += f" --output-dir {output_dir}"
+    return command
+
+
+def print_model_lines(session: Path, stopped: dict[str, str] | None = None) -> None:
+    """One line per model from a session's ``summary.json``: answers, valid code, tests,
+    spend; a model stopped before its first answer says so instead of "0 answers"."""
     summary = read_json(session / "summary.json") or {}
+    stopped = stopped or {}
     for model, data in (summary.get("model_summaries") or {}).items():
         perf = data.get("overall_performance", {})
+        if not perf.get("solutions") and model in stopped:
+            print(visible(f"  {model}: stopped before its first answer (see below)"))
+            continue
         tests = f", tests passed {perf['pass_rate']:.1f}%" if "pass_rate" in perf else ""
+        note = " (then stopped, see below)" if model in stopped else ""
         print(visible(f"  {model}: {perf.get('solutions', 0)} answers, valid code "
-                      f"{perf.get('full_validity_rate', 0):.1f}%{tests}, ${perf.get('cost', 0):.4f}"))
+                      f"{perf.get('full_validity_rate', 0):.1f}%{tests}, ${perf.get('cost', 0):.4f}{note}"))

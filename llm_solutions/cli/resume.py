@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import json
 
-from llm_solutions.cli.flags import add_log_arguments, add_sessions_dir_argument
+from llm_solutions.cli.flags import add_log_arguments, add_ray_argument, add_sessions_dir_argument
 from llm_solutions.cli.output import configure_logging, print_result
 from llm_solutions.collection.session import default_output_dir, list_sessions, resume_runner, session_info
 from llm_solutions.collection.store import SessionStore
@@ -22,6 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="with --status or --list-sessions: print JSON")
     parser.add_argument("--retry-failed", action="store_true", help="run again the tasks recorded as failed")
     parser.add_argument("--max-cost", type=float, metavar="USD", help="a new spend limit for the whole session")
+    add_ray_argument(parser)
+    parser.add_argument("--no-ray", dest="ray", action="store_const", const=False,
+                        help="run the tests here even if the session ran them on Ray")
     add_sessions_dir_argument(parser)
     add_log_arguments(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -59,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
                 print(visible(f"stopped: {model}: {reason}"))
         return 0
     runner = resume_runner(args.session, output_dir, retry_failed=args.retry_failed,
-                           max_cost=args.max_cost, show_progress=not args.no_progress)
+                           max_cost=args.max_cost, show_progress=not args.no_progress, ray=args.ray)
     info = session_info(SessionStore.open(output_dir, args.session))
     if info.status == "completed" and not args.retry_failed and info.completed >= info.total:
         store = SessionStore.open(output_dir, args.session)
@@ -70,4 +73,4 @@ def run(args: argparse.Namespace) -> int:
         print(f"session {info.session_id} is completed but its reports are missing or stale; rebuilding them")
     result = asyncio.run(runner.run())
     print_result(result)
-    return 0 if result.status == "completed" else 1
+    return result.exit_code

@@ -29,13 +29,15 @@ class ProgressDisplay:
     """Counts finished tasks; draws a tqdm bar when ``enabled`` and stderr is a terminal."""
 
     def __init__(
-        self, total: int, done: int, enabled: bool, status: Callable[[], dict[str, str]] | None = None
+        self, total: int, done: int, enabled: bool, status: Callable[[], dict[str, str]] | None = None, *,
+        spent: float = 0.0, failed: int = 0, per_model: dict[str, int] | None = None,
     ) -> None:
+        # A resumed session starts from what its records already hold.
         self.total = total
         self.done = done
-        self.failed = 0
-        self.spent = 0.0
-        self.per_model: dict[str, int] = {}
+        self.failed = failed
+        self.spent = spent
+        self.per_model: dict[str, int] = dict(per_model or {})
         self._status = status
         self._started = time.monotonic()
         self._start_done = done

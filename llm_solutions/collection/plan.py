@@ -3,18 +3,22 @@ and the expected tokens and cost per model (``--dry-run`` prints this)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from llm_solutions.collection.settings import CollectionSettings
 from llm_solutions.collection.store import check_output_dir
-from llm_solutions.collection.tasks import estimate_usage, task_key
+from llm_solutions.collection.tasks import build_request, estimate_usage
 from llm_solutions.dataset import BUILTIN_DATASET, Dataset, Problem, load_dataset
 from llm_solutions.errors import ConfigError
 from llm_solutions.models.base import BaseModel
 from llm_solutions.models.config import ModelConfig
 from llm_solutions.models.registry import Registry, load_registry
+from llm_solutions.models.tokens import prompt_tokens
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -42,7 +46,6 @@ class Plan:
     dataset: Dataset
     problems: list[Problem]
     configs: list[ModelConfig]
-    _keys: frozenset[str] | None = field(default=None, repr=False)
 
     @property
     def model_names(self) -> list[str]:
@@ -55,17 +58,6 @@ class Plan:
     @property
     def total_tasks(self) -> int:
         return len(self.problems) * len(self.configs) * self.settings.samples
-
-    def task_keys(self) -> frozenset[str]:
-        """Keys of every task the run is made of."""
-        if self._keys is None:
-            self._keys = frozenset(
-                task_key(p.task_id, c.name, s)
-                for p in self.problems
-                for c in self.configs
-                for s in range(self.settings.samples)
-            )
-        return self._keys
 
     def estimates(self) -> list[ModelEstimate]:
         """Expected and worst-case tokens and cost, per model."""
@@ -86,6 +78,37 @@ class Plan:
                 worst_cost=round(config.cost(prompt, worst), 6),
             ))
         return found
+
+
+def fit_context_windows(problems: list[Problem], configs: list[ModelConfig], *, skip: bool) -> list[Problem]:
+    """The problems whose prompt plus answer budget fits every chosen model's context window.
+
+    A problem that does not fit is a ``ConfigError`` naming it, the model and the numbers,
+    since the provider would refuse it after the run had started (and some bill the
+    attempt); with ``skip`` (``--skip-invalid``) such problems are left out with a warning.
+    """
+    limited = [c for c in configs if c.context_window]
+    if not limited or not problems:
+        return problems
+    kept, too_long = [], []
+    for problem in problems:
+        prompt = prompt_tokens(build_request(limited[0], problem, 0).messages)  # the same prompt for every model
+        over = next((c for c in limited if prompt + c.max_tokens > (c.context_window or 0)), None)
+        if over is None:
+            kept.append(problem)
+        else:
+            too_long.append((problem, over, prompt))
+    if not too_long:
+        return problems
+    problem, config, prompt = too_long[0]
+    what = (f"problem {problem.task_id} needs about {prompt:,} prompt tokens plus max_tokens {config.max_tokens:,}, "
+            f"more than {config.name}'s context window of {config.context_window:,} tokens")
+    more = f" (and {len(too_long) - 1} more problem(s))" if len(too_long) > 1 else ""
+    if not skip:
+        raise ConfigError(f"{what}{more}; shorten it, leave it out, or pass --skip-invalid to skip such problems")
+    log.warning("skipping %d problem(s) too long for a chosen model's context window; first: %s",
+                len(too_long), what)
+    return kept
 
 
 def make_plan(
@@ -110,4 +133,5 @@ def make_plan(
         registry.require_keys(configs)
     if settings.extraction_model:
         registry.get(settings.extraction_model)  # a typo fails now, not after an hour of collection
+    problems = fit_context_windows(problems, configs, skip=settings.skip_invalid)
     return Plan(settings=settings, registry=registry, dataset=dataset, problems=problems, configs=configs)

@@ -8,16 +8,26 @@ so a fast model does not spend its time rewriting JSON) and at least every 30 se
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from llm_solutions.collection.done import DoneTasks
 from llm_solutions.collection.records import record_spend
 from llm_solutions.collection.store import SessionStore
-from llm_solutions.collection.tasks import task_key
 
 STATUSES = ("in_progress", "completed", "failed", "interrupted")
 SAVE_EVERY = 30.0
 MIN_SAVE_INTERVAL = 1.0
+#: ``progress.json`` lists the completed task ids of sessions up to this size; above it the
+#: list is left out (the records list them), so a checkpoint costs the same at any size.
+LIST_IDS_UP_TO = 10_000
+
+
+def record_sample(record: dict[str, Any]) -> int:
+    """A record's sample number (0 when it has none or a damaged one)."""
+    value = record.get("sample")
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 @dataclass
@@ -55,10 +65,12 @@ class ProgressTracker:
     total_tasks: int
     start_time: float = field(default_factory=time.time)
     status: str = "in_progress"
-    completed_keys: set[str] = field(default_factory=set)
+    done: DoneTasks = field(default_factory=DoneTasks)
     per_model: dict[str, ModelProgress] = field(default_factory=dict)
     total_cost: float = 0.0
     unsaved: int = 0
+    # What the processes of the session did so far (see ``summaries.COUNTED``).
+    counters: Callable[[], dict[str, Any]] | None = None
     _resumed_done: int = 0
     _run_started: float = field(default_factory=time.monotonic)
     _last_save: float = 0.0
@@ -69,10 +81,8 @@ class ProgressTracker:
 
     def add(self, record: dict[str, Any], *, existing: bool = False) -> None:
         """Count one record; ``existing`` for records found on disk at resume."""
-        key = task_key(record["task_id"], record["model"], record.get("sample", 0))
-        if key in self.completed_keys:
+        if not self.done.add(str(record["task_id"]), str(record["model"]), record_sample(record)):
             return
-        self.completed_keys.add(key)
         progress = self.per_model.setdefault(record["model"], ModelProgress())
         progress.completed += 1
         progress.time_total += float(record.get("execution_time") or 0.0)
@@ -89,7 +99,7 @@ class ProgressTracker:
 
     @property
     def completed(self) -> int:
-        return len(self.completed_keys)
+        return len(self.done)
 
     def estimated_completion(self) -> float | None:
         done_now = self.completed - self._resumed_done
@@ -118,19 +128,25 @@ class ProgressTracker:
                 "failed_tasks": failed,
                 "total_cost": round(self.total_cost, 6),
                 "model_progress": {name: p.to_dict() for name, p in self.per_model.items()},
-                "completed_task_ids": self._completed_ids(),
+                **self._completed_ids(),
                 "estimated_completion": self.estimated_completion(),
             },
             "session_parameters": self.parameters,
+            **({"counters": self.counters()} if self.counters is not None else {}),
+            # What the counts above were taken from (see ``session_info``).
+            "records_fingerprint": self.store.fingerprint(),
             "last_saved": time.time(),
         }
 
-    def _completed_ids(self) -> list[str]:
+    def _completed_ids(self) -> dict[str, Any]:
+        if max(self.total_tasks, self.completed) > LIST_IDS_UP_TO:
+            return {"completed_task_ids_omitted": f"more than {LIST_IDS_UP_TO:,} tasks; the records list them"}
         # With one sample per task the ids read <task>_<model>, as the original format has
         # them; the sample suffix only appears when there are several.
+        keys = self.done.task_keys()
         if int(self.parameters.get("samples") or 1) == 1:
-            return sorted(key[:-3] if key.endswith("_s0") else key for key in self.completed_keys)
-        return sorted(self.completed_keys)
+            return {"completed_task_ids": sorted(key[:-3] if key.endswith("_s0") else key for key in keys)}
+        return {"completed_task_ids": sorted(keys)}
 
     def save(self, *, force: bool = False) -> bool:
         """Write ``progress.json`` unless it was written less than a second ago."""

@@ -8,6 +8,12 @@ measured on old answers.  Both use the scorer ``collect`` uses, so the same answ
 the same way; no answering model is asked.  A session collected with an extraction model
 is rescored with it too, through the cache, so only answers whose extraction changed cost
 an extraction call (``--no-extraction-model`` uses the rules alone and calls nothing).
+
+Both stream: records are read one at a time and a bounded number are in the evaluator at
+once (a few times its capacity: its sandboxes, or every node's on Ray), so memory stays
+flat in the size of the session.  Both resume (``journal.py``): killed, ``evaluate SESSION``
+run again (with the same limits), or ``rescore SESSION --new-session-id ID`` run again into
+the same ``ID``, processes only the records not yet processed.
 """
 
 from __future__ import annotations
@@ -15,25 +21,33 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
 from llm_solutions.calls import Budget
+from llm_solutions.collection.display import ProgressDisplay
+from llm_solutions.collection.journal import PassJournal
 from llm_solutions.collection.progress import ProgressTracker
 from llm_solutions.collection.services import open_services
 from llm_solutions.collection.session import default_output_dir, session_parameters
 from llm_solutions.collection.settings import CollectionSettings
-from llm_solutions.collection.store import SessionStore, record_line
+from llm_solutions.collection.store import SessionStore
 from llm_solutions.collection.summaries import write_reports
 from llm_solutions.dataset import BUILTIN_DATASET, Problem, load_dataset
-from llm_solutions.evaluation.evaluator import Evaluator
-from llm_solutions.evaluation.isolation import describe_isolation
+from llm_solutions.errors import SessionError
+from llm_solutions.evaluation.evaluator import SolutionEvaluator, open_evaluator
 from llm_solutions.extraction import extract_code
+from llm_solutions.files import read_jsonl
 from llm_solutions.models.registry import load_registry
 from llm_solutions.scoring import Scorer, evaluation_fields
 from llm_solutions.validation import validate_code
 
 log = logging.getLogger(__name__)
+
+Step = Callable[[dict[str, Any], Problem | None, Scorer], Coroutine[Any, Any, None]]
+
+MIN_IN_FLIGHT = 32  # records being processed at once, at least (more with more sandboxes)
 
 
 def _with_timeouts(settings: CollectionSettings, test: float | None, solution: float | None) -> CollectionSettings:
@@ -70,58 +84,180 @@ async def _retest(record: dict[str, Any], problem: Problem | None, scorer: Score
         record.update(evaluation_fields(await scorer.test(record.get("extracted_solution") or "", problem)))
 
 
-async def _process(store: SessionStore, target: SessionStore, problems: dict[str, Problem],
-                   scorer: Scorer, rescore: bool, source_id: str | None) -> ProgressTracker:
-    """Rewrite every record of ``store`` into ``target`` (which may be the same session)."""
-    parameters = session_parameters(store)
-    previous = store.read_json("progress.json") or {}
+class _Pass:
+    """One pass of ``step`` over every record of ``source``, written into ``journal.store``."""
+
+    def __init__(self, source: SessionStore, journal: PassJournal, problems: dict[str, Problem], scorer: Scorer,
+                 step: Step, source_id: str | None, show_progress: bool) -> None:
+        self.source, self.journal, self.problems = source, journal, problems
+        self.scorer, self.step, self.source_id = scorer, step, source_id
+        self.show_progress = show_progress
+
+    def _in_flight(self) -> int:
+        capacity = self.scorer.evaluator.capacity if self.scorer.evaluator is not None else 1
+        return max(MIN_IN_FLIGHT, 4 * capacity)
+
+    async def run(self) -> None:
+        files = [str(p.relative_to(self.source.path)) for p in self.source.record_files()]
+        todo = [name for name in files if name not in self.journal.done]
+        total = sum(_count_lines(self.source.path / name) for name in files)
+        done = sum(_count_lines(self.journal.store.path / name) for name in files if name in self.journal.done)
+        done += sum(self.journal.partial_records())
+        status = self.scorer.evaluator.status if self.scorer.evaluator is not None else None
+        display = ProgressDisplay(total=total, done=done, enabled=self.show_progress, status=status)
+        try:
+            for name in todo:
+                await self._file(name, display)
+        finally:
+            display.close()
+
+    async def _file(self, name: str, display: ProgressDisplay) -> None:
+        partial = self.journal.begin_file(name, self.source.path / name)
+        done = partial.done_lines()
+        running: dict[asyncio.Task[None], tuple[int, dict[str, Any]]] = {}
+
+        async def collect() -> None:
+            finished, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            for task in finished:
+                line, record = running.pop(task)
+                task.result()  # a failed step stops the pass; what is written so far stays
+                self._mark(record)
+                partial.append(line, record)
+                display.advance(record)
+
+        total = 0
+        torn: list[str] = []
+        try:
+            for line, record in enumerate(read_jsonl(self.source.path / name, bad=torn)):
+                total += 1
+                if line in done:
+                    continue
+                while len(running) >= self._in_flight():
+                    await collect()
+                problem = self.problems.get(str(record.get("task_id")))
+                running[asyncio.create_task(self.step(record, problem, self.scorer))] = (line, record)
+            while running:
+                await collect()
+        except BaseException:
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+            partial.close()
+            raise
+        if torn:
+            log.warning("%s: %d damaged line(s) left out", self.source.path / name, len(torn))
+        partial.assemble(self.journal.store.path / name, total)
+        self.journal.finish_file(name)
+
+    def _mark(self, record: dict[str, Any]) -> None:
+        if self.source_id:
+            record["rescored_from"] = self.source_id
+            if record.get("cost"):
+                record["cost_saved"] = record["cost"]
+            record["cost"] = 0.0  # the answer was paid for in the old session
+
+
+def _count_lines(path: Path) -> int:
+    if not path.exists():
+        return 0
+    with path.open("rb") as handle:
+        return sum(1 for line in handle if line.strip())
+
+
+def _tracker(source: SessionStore, target: SessionStore, fresh_start: bool) -> ProgressTracker:
+    """Counts of the rewritten session, from its records."""
+    parameters = session_parameters(source)
+    previous = source.read_json("progress.json") or {}
     tracker = ProgressTracker(
         store=target,
         parameters=parameters,
         models=list(parameters.get("models") or []),
         categories=list(previous.get("categories") or []),
         total_tasks=int(previous.get("total_tasks") or 0),
-        start_time=time.time() if source_id else float(previous.get("start_time") or time.time()),
+        start_time=time.time() if fresh_start else float(previous.get("start_time") or time.time()),
     )
-    step = _rescore if rescore else _retest
-    for path in store.record_files():
-        records = list(store.read_records_file(path))
-        await asyncio.gather(*(step(r, problems.get(r["task_id"]), scorer) for r in records))
-        for record in records:
-            if source_id:
-                record["rescored_from"] = source_id
-                if record.get("cost"):
-                    record["cost_saved"] = record["cost"]
-                record["cost"] = 0.0  # the answer was paid for in the old session
-            tracker.add(record)
-        out = target.records_file(records[0]["model"], records[0]["category"]) if records else None
-        if out is not None:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            target.rewrite(out, [record_line(r) for r in records])
+    for record in target.read_records():
+        tracker.add(record)
     tracker.total_tasks = max(tracker.total_tasks, tracker.completed)
     tracker.status = previous.get("status") or "completed"
     return tracker
 
 
+def _limits(settings: CollectionSettings) -> dict[str, float]:
+    return {"test_timeout": settings.test_timeout, "solution_timeout": settings.solution_timeout}
+
+
 async def evaluate_session(session: str, output_dir: str | Path | None = None, *,
-                           test_timeout: float | None = None, solution_timeout: float | None = None) -> Path:
+                           test_timeout: float | None = None, solution_timeout: float | None = None,
+                           ray: str | None = None, evaluator: SolutionEvaluator | None = None,
+                           show_progress: bool = False) -> Path:
     """Run the tests against every solution of a session and store the outcomes in it.
 
     The time limits default to the session's own (``--test-timeout``, ``--solution-timeout``).
+    ``ray`` runs the tests on a Ray cluster (``local`` or an address); ``evaluator`` uses
+    one you opened (and still own).  An evaluation killed midway continues when called
+    again: with the limits it had (an explicit other limit starts it over).
     """
     store = SessionStore.open(Path(output_dir) if output_dir else default_output_dir(), session)
-    settings = _with_timeouts(CollectionSettings.from_dict(session_parameters(store)), test_timeout, solution_timeout)
-    store.lock()
-    evaluator = Evaluator(limits=settings.sandbox_limits())
+    stored = CollectionSettings.from_dict(session_parameters(store))
+    journal = PassJournal.read(store)
+    if journal is not None and journal.kind != "evaluate":
+        journal = None
+    discard = False
+    if journal is not None:
+        settings = _with_timeouts(stored.copy(**journal.parameters), test_timeout, solution_timeout)
+        discard = _limits(settings) != journal.parameters
+    else:
+        settings = _with_timeouts(stored, test_timeout, solution_timeout)
+    settings = settings.copy(ray=ray)
+    own = evaluator is None
+    locked = False
     try:
-        tracker = await _process(store, store, _problems(settings), Scorer(evaluator=evaluator),
-                                 rescore=False, source_id=None)
+        if evaluator is None:
+            evaluator = open_evaluator(settings.sandbox_limits(), ray=ray)
+        await evaluator.describe_isolation()  # no sandbox, or no cluster: stop before writing anything
+        store.lock()
+        locked = True
+        if journal is not None and discard:
+            log.warning("%s: an unfinished evaluation with other limits is discarded", store.session_id)
+            journal.discard()
+            journal = None
+        elif journal is not None:
+            log.info("%s: continuing the unfinished evaluation (%d file(s) done)", store.session_id,
+                     len(journal.done))
+        if journal is None:
+            for path in store.record_files():
+                for _ in store.read_records_file(path, repair=True):  # torn lines aside before numbering
+                    pass
+            journal = PassJournal(store, "evaluate", _limits(settings))
+            journal.save()
+        await _Pass(store, journal, _problems(settings), Scorer(evaluator=evaluator), _retest, None,
+                    show_progress).run()
+        tracker = _tracker(store, store, fresh_start=False)
         write_reports(store, tracker, parameters=settings.copy(execute=True).to_dict(),
-                      extra={"evaluation_isolation": describe_isolation()})
+                      extra={"evaluation_isolation": evaluator.summary()})
+        journal.finish()
         return store.path
     finally:
-        await evaluator.close()
-        store.unlock()
+        if own and evaluator is not None:
+            await evaluator.close()
+        if locked:
+            store.unlock()
+
+
+def _rescore_target(source: SessionStore, new_id: str, parameters: dict[str, Any]) -> tuple[SessionStore, bool]:
+    """The new session (``True``: an unfinished rescore of ``source`` continued)."""
+    path = source.path.parent / new_id
+    if path.is_dir():
+        existing = SessionStore(path)
+        journal = PassJournal.read(existing)
+        if journal is not None and journal.kind == "rescore":
+            if journal.parameters != parameters:
+                raise SessionError(f"session {new_id} is an unfinished rescore with other options "
+                                   f"({journal.parameters}); continue it with those, or choose another "
+                                   "--new-session-id")
+            return existing, True
+    return SessionStore.create(source.path.parent, new_id), False
 
 
 async def rescore_session(
@@ -133,13 +269,16 @@ async def rescore_session(
     extraction_model: bool = True,
     test_timeout: float | None = None,
     solution_timeout: float | None = None,
+    ray: str | None = None,
+    show_progress: bool = False,
 ) -> Path:
     """Score a session's answers again into a new session; returns its folder.
 
-    ``execute`` runs the tests; ``extraction_model=False`` extracts with the rules alone
-    even when the session used an extraction model (then no request is ever sent).  The
-    new session's ``summary.json`` says how many requests were sent (``api_calls``) and
-    what they cost (``session_spend``).
+    ``execute`` runs the tests (on a Ray cluster with ``ray``); ``extraction_model=False``
+    extracts with the rules alone even when the session used an extraction model (then no
+    request is ever sent).  The new session's ``summary.json`` says how many requests were
+    sent (``api_calls``) and what they cost (``session_spend``).  A rescore killed midway
+    continues when called again with the same ``new_session_id``.
     """
     root = Path(output_dir) if output_dir else default_output_dir()
     source = SessionStore.open(root, session)
@@ -148,7 +287,10 @@ async def rescore_session(
         execute=execute,
         extraction_model=stored.extraction_model if extraction_model else None,
         output_dir=str(source.path.parent),
+        ray=ray,
     )
+    parameters = {"source": source.session_id, "execute": execute, "extraction_model": settings.extraction_model,
+                  **_limits(settings)}
     registry = load_registry(settings.models_file)
     problems = _problems(settings)
     # A collector still writing the session would leave a partial copy: wait for it.
@@ -160,17 +302,29 @@ async def rescore_session(
         raise
     new_id = new_session_id or f"{source.session_id}_rescored_{int(time.time())}"
     try:
-        target = SessionStore.create(source.path.parent, new_id)
+        target, resumed = _rescore_target(source, new_id, parameters)
     except BaseException:
         await services.close()
         source.unlock()
         raise
-    target.lock()
     try:
-        tracker = await _process(source, target, problems, services.scorer, rescore=True,
-                                 source_id=source.session_id)
+        target.lock()
+    except BaseException:
+        await services.close()
+        source.unlock()
+        raise
+    try:
+        journal = PassJournal.read(target) if resumed else None
+        if journal is None:
+            journal = PassJournal(target, "rescore", parameters)
+            journal.save()
+        log.info("rescoring %s into %s%s (if stopped, run the same command with --new-session-id %s to continue)",
+                 source.session_id, target.session_id, " (continued)" if resumed else "", target.session_id)
+        await _Pass(source, journal, problems, services.scorer, _rescore, source.session_id, show_progress).run()
+        tracker = _tracker(source, target, fresh_start=True)
         extra: dict[str, Any] = {"rescored_from": source.session_id, **services.report()}
         write_reports(target, tracker, parameters=settings.copy(session_id=target.session_id).to_dict(), extra=extra)
+        journal.finish()
         log.info("rescored %s into %s (%d API calls)", source.session_id, target.session_id,
                  services.caller.requests_sent)
         return target.path

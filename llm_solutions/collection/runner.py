@@ -21,13 +21,20 @@ from typing import Any
 
 from llm_solutions.calls import Budget, CallResult
 from llm_solutions.collection.display import ProgressDisplay
+from llm_solutions.collection.done import DoneTasks
 from llm_solutions.collection.plan import Plan, make_plan
 from llm_solutions.collection.progress import SAVE_EVERY, ProgressTracker
 from llm_solutions.collection.records import build_record, record_costs, retry_may_fix
 from llm_solutions.collection.services import Services, open_services
 from llm_solutions.collection.settings import CollectionSettings
 from llm_solutions.collection.store import SessionStore
-from llm_solutions.collection.summaries import SessionDigest, build_summary, write_reports
+from llm_solutions.collection.summaries import (
+    SessionDigest,
+    add_counters,
+    build_summary,
+    counters,
+    write_reports,
+)
 from llm_solutions.collection.tasks import Task, build_request, iter_tasks
 from llm_solutions.errors import UserError
 from llm_solutions.limits import ProviderDownError
@@ -100,6 +107,8 @@ class CollectionRunner:
         self._provider_down = False
         self._retry_may_fix = 0
         self._workers: list[asyncio.Task[None]] = []
+        self._services: Services | None = None
+        self._handling_signals = False
         self.budget = Budget(limit=self.settings.max_cost)
 
     # --- planning ----------------------------------------------------------------------
@@ -116,23 +125,35 @@ class CollectionRunner:
     async def run(self) -> RunResult:
         """Collect every task not yet recorded in the session; returns a ``RunResult``."""
         plan = self.plan()
-        # The cache connection and the sandbox are checked before a session folder exists,
-        # so a bad cache URL or sandbox setting leaves nothing behind.
-        services = await open_services(self.settings, plan.registry, plan.configs, models=self._given_models,
-                                       budget=self.budget)
+        # Signals are handled from here on: a Ctrl-C or SIGTERM while the run starts up
+        # still ends it as "interrupted", with the command that resumes it.
+        self._install_signal_handlers()
         try:
-            if self.store is None:
-                self.store = SessionStore.create(Path(self.settings.output_dir), self.settings.session_id)
-                self.settings = self.settings.copy(session_id=self.store.session_id)
-            store = self.store
-            store.lock()
+            # The cache connection and the sandbox are checked before a session folder
+            # exists, so a bad cache URL or sandbox setting leaves nothing behind.
+            services = await open_services(self.settings, plan.registry, plan.configs, models=self._given_models,
+                                           budget=self.budget)
+            self._services = services
             try:
-                return await self._run_locked(plan, store, services)
+                if self.store is None:
+                    if self._stop_reason == "signal":
+                        raise KeyboardInterrupt  # stopped before anything was written
+                    self.store = SessionStore.create(Path(self.settings.output_dir), self.settings.session_id)
+                    self.settings = self.settings.copy(session_id=self.store.session_id)
+                store = self.store
+                # Cached answers remember who paid: a resume after a crash counts the answers
+                # its killed run paid for as spend, not as savings.
+                services.caller.session_id = str(store.path.resolve())
+                store.lock()
+                try:
+                    return await self._run_locked(plan, store, services)
+                finally:
+                    store.close()
+                    store.unlock()
             finally:
-                store.close()
-                store.unlock()
+                await services.close()
         finally:
-            await services.close()
+            self._remove_signal_handlers()
 
     async def _run_locked(self, plan: Plan, store: SessionStore, services: Services) -> RunResult:
         settings = self.settings
@@ -146,8 +167,10 @@ class CollectionRunner:
             categories=plan.categories,
             total_tasks=plan.total_tasks,
             start_time=self._original_start(store),
+            done=DoneTasks([p.task_id for p in plan.problems], plan.model_names, settings.samples),
         )
-        wanted = plan.task_keys()
+        earlier = self._earlier_counters(store)
+        tracker.counters = lambda: add_counters(earlier, counters(services.report()))
         for record in store.read_records(repair=True):
             answer_cost, extraction_cost = record_costs(record)
             self.budget.add(answer_cost, "answer")
@@ -155,18 +178,20 @@ class CollectionRunner:
             self._retry_may_fix += retry_may_fix(record)
             tracker.add(record, existing=True)
         tracker.save(force=True)
-        store.write_json("summary.json", self._summary(plan, tracker, end=None, digest=SessionDigest()))
+        store.write_json("summary.json", self._summary(plan, tracker, end=None, digest=SessionDigest(),
+                                                       extra=tracker.counters()))
 
-        pending = plan.total_tasks - len(tracker.completed_keys & wanted)
+        pending = plan.total_tasks - tracker.done.in_plan
         log.info("session %s: %d task(s) to run, %d already done", store.session_id, pending,
                  plan.total_tasks - pending)
         display = ProgressDisplay(total=plan.total_tasks, done=tracker.completed, enabled=self.show_progress,
-                                  status=services.limiter_status)
-        self._install_signal_handlers()
+                                  status=services.limiter_status, spent=self.budget.spent,
+                                  failed=sum(p.failed for p in tracker.per_model.values()),
+                                  per_model={name: p.completed for name, p in tracker.per_model.items()})
         heartbeat = asyncio.create_task(self._save_periodically(tracker))
         try:
             per_model: dict[str, Iterator[Task]] = {
-                model.name: iter_tasks(plan.problems, [model.name], settings.samples, tracker.completed_keys)
+                model.name: iter_tasks(plan.problems, [model.name], settings.samples, tracker.done)
                 for model in services.models
             }
             self._workers = [
@@ -186,7 +211,6 @@ class CollectionRunner:
             raise
         finally:
             heartbeat.cancel()
-            self._remove_signal_handlers()
             display.close()
         return self._finish(plan, store, tracker, services)
 
@@ -200,6 +224,11 @@ class CollectionRunner:
             task = next(tasks, None)
             if task is None:
                 return
+            # A model that answers without waiting (the offline one, with the cache off)
+            # would otherwise run every task in one step of the event loop: no signal
+            # handled, no other worker served, and the loop never sweeps its cancelled
+            # timers (one per request) until the end.
+            await asyncio.sleep(0)
             record = await self._run_task(model, task, services)
             if record is None:
                 return  # refused: the budget ran out while this task waited
@@ -228,6 +257,10 @@ class CollectionRunner:
             self._stop("budget", self.budget.describe())
             return None
         if call.stopped:
+            if services.caller.halted is not None and model.name not in services.caller.stopped:
+                # The run is stopping: the call waited and was never sent.
+                return None if not call.billed_attempts else build_record(
+                    task, call, None, execution_time=time.perf_counter() - started)
             self._model_stopped(model, call)
             if not call.billed_attempts:
                 return None  # never answered: left to do on resume
@@ -236,6 +269,8 @@ class CollectionRunner:
         if call.error is not None:
             if call.error.stops_model:
                 self._model_stopped(model, call)
+                if not call.billed_attempts:
+                    return None  # refused before answering (a wrong key): left to do on resume
             else:
                 log.warning("%s %s: %s", model.name, task.problem.task_id, call.message)
         scored = await services.scorer.score(call.text, task.problem) if call.ok else None
@@ -253,20 +288,25 @@ class CollectionRunner:
             self._provider_down = True
             self._stopped[model.name] = error.message
             return
-        reason = call.message or "stopped"
-        self._stopped[model.name] = f"{type(error).__name__}: {reason}" if error is not None else reason
-        log.error("%s: stopped, no more requests this session", model.name)  # the caller logged why
+        # The caller logged why, once; the end-of-run lines repeat it with the fix.
+        self._stopped[model.name] = call.message or "stopped"
 
     def _stop(self, reason: str, message: str) -> None:
         if self._stop_reason is None:
             self._stop_reason = reason
             log.warning("stopping: %s; no new requests, waiting for the ones in flight", message)
+            if self._services is not None:
+                # Requests waiting on a limiter or a retry are not sent either.
+                self._services.caller.halt(f"the run is stopping ({message})")
 
     def _on_signal(self, signum: int) -> None:
         if self._stop_reason == "signal":
             # Records are whole lines already flushed, progress.json is replaced atomically:
             # leaving right now cannot corrupt anything.
-            print(f"\nstopped at once; resume with: {self._resume_command()}", file=sys.stderr)
+            if self.store is not None:
+                print(f"\nstopped at once; resume with: {self._resume_command()}", file=sys.stderr)
+            else:
+                print("\nstopped at once, before the session started; nothing was written", file=sys.stderr)
             os._exit(130)
         name = signal.Signals(signum).name
         self._stop("signal", f"{name} received (press Ctrl-C again to exit at once)")
@@ -285,11 +325,13 @@ class CollectionRunner:
             try:
                 loop.add_signal_handler(signum, self._on_signal, signum)
             except (NotImplementedError, RuntimeError, ValueError):
-                self.handle_signals = False  # not the main thread (notebooks): no handlers
+                return  # not the main thread (notebooks): no handlers
+        self._handling_signals = True
 
     def _remove_signal_handlers(self) -> None:
-        if not self.handle_signals:
+        if not self._handling_signals:
             return
+        self._handling_signals = False
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
@@ -309,8 +351,23 @@ class CollectionRunner:
 
     @staticmethod
     def _original_start(store: SessionStore) -> float:
-        progress = store.read_json("progress.json") or {}
-        return float(progress.get("start_time") or time.time())
+        # progress.json first; when it is unreadable, the summary remembers the start too.
+        for name, field_name in (("progress.json", "start_time"), ("summary.json", "collection_start")):
+            data = _table(store.read_json(name))
+            if name == "summary.json":
+                data = _table(data.get("collection_metadata"))
+            value = data.get(field_name)
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+                return float(value)
+        return time.time()
+
+    @staticmethod
+    def _earlier_counters(store: SessionStore) -> dict[str, Any]:
+        """What the session's earlier processes counted (requests, cache, extraction)."""
+        progress = _table(store.read_json("progress.json"))
+        if isinstance(progress.get("counters"), dict):
+            return dict(progress["counters"])
+        return counters(_table(_table(store.read_json("summary.json")).get("collection_metadata")))
 
     def _summary(self, plan: Plan, tracker: ProgressTracker, end: float | None,
                  digest: SessionDigest, extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -318,8 +375,8 @@ class CollectionRunner:
                              start=tracker.start_time, end=end, total_tasks=plan.total_tasks, extra=extra)
 
     def _finish(self, plan: Plan, store: SessionStore, tracker: ProgressTracker, services: Services) -> RunResult:
-        done = tracker.completed_keys & plan.task_keys()
-        if len(done) >= plan.total_tasks:
+        done = tracker.done.in_plan
+        if done >= plan.total_tasks:
             tracker.status = "completed"
         elif self._stop_reason is not None or self._provider_down:
             tracker.status = "interrupted"
@@ -327,13 +384,15 @@ class CollectionRunner:
             tracker.status = "failed"
         for name, reason in self._stopped.items():
             tracker.per_model[name].stopped = reason
-        write_reports(store, tracker, parameters=self.settings.to_dict(), extra=services.report())
+        report = services.report()
+        report.update(tracker.counters() if tracker.counters is not None else {})
+        write_reports(store, tracker, parameters=self.settings.to_dict(), extra=report)
         progress = tracker.to_dict()["current_progress"]
         return RunResult(
             session_id=store.session_id,
             path=store.path,
             status=tracker.status,
-            completed=len(done),
+            completed=done,
             total=plan.total_tasks,
             successful=progress["successful_tasks"],
             failed=progress["failed_tasks"],
@@ -343,6 +402,11 @@ class CollectionRunner:
             resume_command=None if tracker.status == "completed" else self._resume_command(),
             retry_may_fix=self._retry_may_fix,
         )
+
+
+def _table(value: Any) -> dict[str, Any]:
+    """``value`` if it is a JSON object, else an empty one (a damaged file reads as nothing)."""
+    return value if isinstance(value, dict) else {}
 
 
 def run_collection(settings: CollectionSettings, **kwargs: Any) -> RunResult:

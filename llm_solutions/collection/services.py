@@ -1,6 +1,7 @@
 """What a run works with, opened together and closed together: the models and their SDK
 clients, the caller (limits, retries, cache, budget) and the scorer (extraction model,
-sandbox).  ``collect``, ``resume`` and ``rescore`` open them the same way."""
+sandbox, here or on a Ray cluster).  ``collect``, ``resume`` and ``rescore`` open them the
+same way."""
 
 from __future__ import annotations
 
@@ -12,8 +13,7 @@ from llm_solutions.cache.response_cache import open_cache
 from llm_solutions.cache.settings import cache_settings
 from llm_solutions.calls import Budget, Caller
 from llm_solutions.collection.settings import CollectionSettings
-from llm_solutions.evaluation.evaluator import Evaluator
-from llm_solutions.evaluation.isolation import describe_isolation
+from llm_solutions.evaluation.evaluator import SolutionEvaluator, open_evaluator
 from llm_solutions.extraction.llm_extractor import LLMExtractor, describe_fallback
 from llm_solutions.limits.pool import LimiterPool
 from llm_solutions.limits.retry import RetryPolicy
@@ -33,11 +33,14 @@ class Services:
     caller: Caller
     scorer: Scorer
     owned_models: list[BaseModel] = field(default_factory=list)
-    evaluator: Evaluator | None = None
-    isolation: dict[str, Any] | None = None
+    evaluator: SolutionEvaluator | None = None
 
     def limiter_status(self) -> dict[str, str]:
-        return self.caller.pool.status()
+        """The providers' request rates or pauses, and on Ray each node's throughput."""
+        status = self.caller.pool.status()
+        if self.evaluator is not None:
+            status.update(self.evaluator.status())
+        return status
 
     def report(self) -> dict[str, Any]:
         """What the services did in this process, for ``summary.json``."""
@@ -45,8 +48,8 @@ class Services:
         if self.caller.cache is not None:
             data["cache"] = self.caller.cache.stats_dict()
         data.update(self.scorer.report())
-        if self.isolation is not None:
-            data["evaluation_isolation"] = self.isolation
+        if self.evaluator is not None:
+            data["evaluation_isolation"] = self.evaluator.summary()
         return data
 
     async def close(self) -> None:
@@ -77,8 +80,9 @@ async def open_services(
     try:
         caller.cache = await open_cache(cache_settings(settings.cache, output_dir=settings.output_dir))
         if settings.execute:
-            services.isolation = describe_isolation()
-            services.evaluator = Evaluator(limits=settings.sandbox_limits())
+            services.evaluator = open_evaluator(settings.sandbox_limits(), ray=settings.ray)
+            # Probed (or the cluster reached) now: a missing sandbox fails before any file exists.
+            await services.evaluator.describe_isolation()
         services.scorer = Scorer(evaluator=services.evaluator, extractor=_open_extractor(settings, registry, services))
     except BaseException:
         await services.close()

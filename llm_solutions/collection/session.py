@@ -73,27 +73,25 @@ def session_parameters(store: SessionStore) -> dict[str, Any]:
 
 def session_info(store: SessionStore) -> SessionInfo:
     """Status and counts; the counts come from the records themselves, not from progress.json."""
-    progress = store.read_json("progress.json") or {}
-    successful = failed = 0
-    seen: set[tuple[str, str, int]] = set()
-    cost = 0.0
-    for record in store.read_records():
-        seen.add((record["task_id"], record["model"], record.get("sample", 0)))
-        successful += bool(record.get("llm_call_success"))
-        failed += not record.get("llm_call_success")
-        cost += record_spend(record)
-    status = progress.get("status") or ("unknown" if not seen else "interrupted")
+    progress = store.read_json("progress.json")
+    progress = progress if isinstance(progress, dict) else {}
+    counted = _counts_if_current(store, progress)
+    if counted is not None:
+        completed, successful, failed, cost, found_models = counted
+    else:
+        completed, successful, failed, cost, found_models = _count_records(store)
+    status = progress.get("status") or ("unknown" if not completed else "interrupted")
     if status == "in_progress" and not _locked(store):
         status = "interrupted"  # its process is gone: it died without saying so
     per_model = (progress.get("current_progress") or {}).get("model_progress") or {}
     stopped = {name: str(data["stopped"]) for name, data in per_model.items()
                if isinstance(data, dict) and data.get("stopped")}
-    models = progress.get("models") or sorted({model for _, model, _ in seen})
+    models = progress.get("models") or found_models
     return SessionInfo(
         session_id=store.session_id,
         path=store.path,
         status=status,
-        completed=len(seen),
+        completed=completed,
         total=int(progress.get("total_tasks") or 0),
         successful=successful,
         failed=failed,
@@ -102,6 +100,34 @@ def session_info(store: SessionStore) -> SessionInfo:
         models=[str(m) for m in models],
         stopped=stopped,
     )
+
+
+def _counts_if_current(store: SessionStore, progress: dict[str, Any]) -> tuple[int, int, int, float, list[str]] | None:
+    """The counts ``progress.json`` holds, when the records have not changed since it was
+    written (same files, sizes and times): a finished million-task session is described
+    without reading a gigabyte of records."""
+    current = progress.get("current_progress")
+    kept = progress.get("records_fingerprint")
+    if not isinstance(current, dict) or not isinstance(kept, dict) or not kept or kept != store.fingerprint():
+        return None
+    try:
+        return (int(current["completed_tasks"]), int(current["successful_tasks"]), int(current["failed_tasks"]),
+                float(current.get("total_cost") or 0.0), sorted((current.get("model_progress") or {}).keys()))
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+
+
+def _count_records(store: SessionStore) -> tuple[int, int, int, float, list[str]]:
+    """The counts from the records themselves."""
+    successful = failed = 0
+    seen: set[tuple[str, str, int]] = set()
+    cost = 0.0
+    for record in store.read_records():
+        seen.add((record["task_id"], record["model"], record.get("sample", 0)))
+        successful += bool(record.get("llm_call_success"))
+        failed += not record.get("llm_call_success")
+        cost += record_spend(record)
+    return len(seen), successful, failed, cost, sorted({model for _, model, _ in seen})
 
 
 def _locked(store: SessionStore) -> bool:
@@ -127,10 +153,13 @@ def resume_runner(
     max_cost: float | None = None,
     show_progress: bool = False,
     models: list[BaseModel] | None = None,
+    ray: str | bool | None = None,
 ) -> CollectionRunner:
     """A runner that continues ``session_id`` with its original parameters.
 
-    ``models`` replaces the models named in the session (test doubles, notebooks).
+    ``models`` replaces the models named in the session (test doubles, notebooks); ``ray``
+    replaces where the tests run: a Ray address (``local`` included), or ``False`` for here
+    (``None`` keeps the session's own setting).
     """
     root = Path(output_dir) if output_dir else default_output_dir()
     store = SessionStore.open(root, session_id)
@@ -138,6 +167,8 @@ def resume_runner(
     changes: dict[str, Any] = {"session_id": store.session_id, "output_dir": str(store.path.parent)}
     if max_cost is not None:
         changes["max_cost"] = max_cost
+    if ray is not None:
+        changes["ray"] = ray or None
     settings = stored.copy(**changes)
     return CollectionRunner(settings, store=store, retry_failed=retry_failed, show_progress=show_progress,
                             models=models)

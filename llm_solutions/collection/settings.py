@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from llm_solutions.errors import ConfigError
+from llm_solutions.evaluation.connection import RAY_ENV, ray_address
 from llm_solutions.evaluation.sandbox import SandboxLimits
 from llm_solutions.models.registry import MODELS_FILE_ENV
 from llm_solutions.settings.layers import ConfigFile, Option, OptionTable
@@ -54,6 +55,7 @@ OPTIONS = OptionTable("collection", [
     Option("session_id", optional(text), flag="--session-id"),
     Option("models_file", optional(path), env=(MODELS_FILE_ENV,), flag="--models-file"),
     Option("max_cost", optional(positive), flag="--max-cost"),
+    Option("confirm_above", optional(positive), default=5.0, flag="--confirm-above"),
     Option("execute", yes_no, default=True, flag="--no-execute"),
     Option("extraction_model", optional(text), flag="--extraction-model"),
     Option("rpm", optional(whole(1)), flag="--rpm"),
@@ -62,6 +64,7 @@ OPTIONS = OptionTable("collection", [
     Option("max_attempts", whole(1), default=6, flag="--max-attempts"),
     Option("test_timeout", positive, default=10.0, flag="--test-timeout"),
     Option("solution_timeout", positive, default=60.0, flag="--solution-timeout"),
+    Option("ray", optional(ray_address), env=(RAY_ENV,), flag="--ray"),
     Option("cache", _cache_overrides, default={}, flag="--cache-*"),
 ])
 
@@ -81,6 +84,8 @@ class CollectionSettings:
       model table's ``max_concurrent`` (``None``: the table's);
     * ``test_timeout``/``solution_timeout``: wall seconds one test, and all tests of one
       solution together, may take in the sandbox;
+    * ``ray``: run the tests on a Ray cluster: ``local`` (a Ray instance on this machine)
+      or a cluster's address (``auto``, ``host:port``, ``ray://host:port``); ``None``: here;
     * ``cache``: response-cache settings given for this run (see ``CacheSettings``).
     """
 
@@ -97,6 +102,7 @@ class CollectionSettings:
     session_id: str | None
     models_file: str | None
     max_cost: float | None
+    confirm_above: float | None
     execute: bool
     extraction_model: str | None
     rpm: int | None
@@ -105,6 +111,7 @@ class CollectionSettings:
     max_attempts: int
     test_timeout: float
     solution_timeout: float
+    ray: str | None
     cache: dict[str, Any] = field(default_factory=dict)
 
     def __init__(self, **values: Any) -> None:

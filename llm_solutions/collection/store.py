@@ -32,8 +32,8 @@ from llm_solutions.files import (
     read_json,
     read_jsonl,
     record_line,
+    repair_jsonl,
     rewrite_lines,
-    set_aside,
     write_json_atomic,
 )
 
@@ -67,6 +67,16 @@ def check_output_dir(output_dir: Path, session_id: str | None = None) -> None:
         raise SessionError(f"--output-dir {path}: {existing} is a file, not a folder; choose another --output-dir")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise SessionError(f"--output-dir {path}: {existing} is not writable; choose another --output-dir")
+
+
+def _failed_call(line: str) -> bool:
+    """Whether a records line is a whole record of a failed call (torn lines are
+    ``read_records``' business)."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return False
+    return isinstance(record, dict) and not record.get("llm_call_success", False)
 
 
 class SessionStore:
@@ -184,6 +194,18 @@ class SessionStore:
     def record_files(self) -> list[Path]:
         return sorted(p for p in self.path.glob("*/*.jsonl") if p.parent.name != "damaged")
 
+    def fingerprint(self) -> dict[str, list[int]]:
+        """Each records file's size and modification time: equal fingerprints mean the
+        records did not change, so counts kept with one still hold (``session_info``)."""
+        found = {}
+        for path in self.record_files():
+            try:
+                stat = path.stat()
+            except OSError:
+                continue
+            found[f"{path.parent.name}/{path.name}"] = [stat.st_size, stat.st_mtime_ns]
+        return found
+
     def read_records(self, repair: bool = False) -> Iterator[dict[str, Any]]:
         """Every stored record, file by file (see ``read_records_file``)."""
         for path in self.record_files():
@@ -196,21 +218,20 @@ class SessionStore:
         by a crash.  With ``repair`` it is moved into ``damaged/`` and removed from the
         file, so its task runs again; without, it is skipped with a warning.
         """
-        good: list[str] = []
         bad: list[str] = []
-        yield from read_jsonl(path, good, bad)
+        yield from read_jsonl(path, bad=bad)
         if bad:
             if repair:
-                self._set_aside(path, good, bad)
+                self._set_aside(path)
             else:
                 log.warning("%s: %d damaged line(s) ignored", path, len(bad))
 
-    def _set_aside(self, path: Path, good: list[str], bad: list[str]) -> None:
+    def _set_aside(self, path: Path) -> None:
         handle = self._handles.pop(path, None)
         if handle is not None:
             handle.close()
-        aside = set_aside(path, good, bad, self.path / "damaged", f"{path.parent.name}__{path.stem}")
-        log.warning("%s: moved %d torn line(s) to %s; their tasks will run again", path, len(bad), aside)
+        aside, moved = repair_jsonl(path, self.path / "damaged", f"{path.parent.name}__{path.stem}")
+        log.warning("%s: moved %d torn line(s) to %s; their tasks will run again", path, moved, aside)
 
     def rewrite(self, path: Path, lines: list[str]) -> None:
         """Replace a records file atomically with the given lines."""
@@ -220,24 +241,34 @@ class SessionStore:
         rewrite_lines(path, lines)
 
     def remove_failed(self) -> int:
-        """Move records of failed calls into ``damaged/`` so ``--retry-failed`` can redo them."""
+        """Move records of failed calls into ``damaged/`` so ``--retry-failed`` can redo them
+        (streaming: the files are never held whole in memory)."""
         moved = 0
         for path in self.record_files():
-            keep: list[str] = []
-            failed: list[str] = []
-            for line in path.read_text(encoding="utf-8").splitlines(keepends=True):
-                try:
-                    ok = json.loads(line).get("llm_call_success", False)
-                except ValueError:
-                    ok = True  # torn lines are read_records' business
-                (keep if ok else failed).append(line)
+            stamp = int(time.time() * 1000)
+            aside = self.path / "damaged" / f"{path.parent.name}__{path.stem}.failed.{stamp}.jsonl.bak"
+            tmp = path.with_name(f".{path.name}.tmp")
+            failed = 0
+            handle = self._handles.pop(path, None)
+            if handle is not None:
+                handle.close()
+            aside.parent.mkdir(exist_ok=True)
+            with path.open(encoding="utf-8", errors="replace") as source, tmp.open("w", encoding="utf-8") as keep, \
+                    aside.open("w", encoding="utf-8") as out:
+                for line in source:
+                    if _failed_call(line):
+                        out.write(line)
+                        failed += 1
+                    else:
+                        keep.write(line)
+                keep.flush()
+                os.fsync(keep.fileno())
             if failed:
-                stamp = int(time.time() * 1000)
-                aside = self.path / "damaged" / f"{path.parent.name}__{path.stem}.failed.{stamp}.jsonl.bak"
-                aside.parent.mkdir(exist_ok=True)
-                aside.write_text("".join(failed), encoding="utf-8")
-                self.rewrite(path, keep)
-                moved += len(failed)
+                os.replace(tmp, path)
+                moved += failed
+            else:
+                tmp.unlink()
+                aside.unlink()
         return moved
 
     # --- derived files -----------------------------------------------------------------

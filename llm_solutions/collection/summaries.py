@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -16,9 +17,14 @@ from typing import Any
 from llm_solutions.collection.progress import ProgressTracker
 from llm_solutions.collection.records import record_costs
 from llm_solutions.collection.store import SessionStore, write_json_atomic
-from llm_solutions.evaluation.passk import pass_at_k_summary
+from llm_solutions.evaluation.passk import pass_at_k_from_counts
+from llm_solutions.files import write_json_stream
 
 PASS_AT_K = (1, 5, 10)
+#: What the processes of a session did that the records do not show: requests sent, the
+#: cache's work, the extraction model's calls.  Each process adds its own to what the
+#: earlier ones left in ``progress.json``, so a resumed session reports the whole run.
+COUNTED = ("api_calls", "cache", "llm_extraction")
 
 
 def _rate(part: int, whole: int) -> float:
@@ -87,16 +93,37 @@ class Tally:
         return data
 
 
+class Runs:
+    """One model's samples of one problem, as counts (so the digest does not grow with
+    the number of samples): how many, how many valid and their total time, how many
+    were tested and how many of those passed."""
+
+    __slots__ = ("evaluated", "passed", "runs", "time", "valid")
+
+    def __init__(self) -> None:
+        self.runs = self.valid = self.evaluated = self.passed = 0
+        self.time = 0.0
+
+    def add(self, passed: bool | None, valid: bool, seconds: float) -> None:
+        self.runs += 1
+        self.valid += valid
+        self.time += seconds
+        if passed is not None:
+            self.evaluated += 1
+            self.passed += bool(passed)
+
+    @property
+    def all_tested(self) -> bool:
+        return self.runs > 0 and self.evaluated == self.runs
+
+
 @dataclass
 class SessionDigest:
     """One pass over a session's records, grouped the ways the reports need."""
 
     by_model: dict[str, Tally] = field(default_factory=lambda: defaultdict(Tally))
     by_category: dict[tuple[str, str], Tally] = field(default_factory=lambda: defaultdict(Tally))
-    # (model, task_id) -> per-sample (passed_all or None, valid, time)
-    samples: dict[tuple[str, str], list[tuple[bool | None, bool, float]]] = field(
-        default_factory=lambda: defaultdict(list)
-    )
+    samples: dict[tuple[str, str], Runs] = field(default_factory=lambda: defaultdict(Runs))
     problems: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def add(self, record: dict[str, Any]) -> None:
@@ -105,7 +132,7 @@ class SessionDigest:
         self.by_category[(model, record["category"])].add(record)
         valid = bool((record.get("validation") or {}).get("is_fully_valid"))
         passed = record.get("passed_all") if record.get("tests_total") is not None else None
-        self.samples[(model, task_id)].append((passed, valid, float(record.get("execution_time") or 0.0)))
+        self.samples[(model, task_id)].add(passed, valid, float(record.get("execution_time") or 0.0))
         if task_id not in self.problems:
             self.problems[task_id] = {
                 "task_id": task_id,
@@ -115,15 +142,14 @@ class SessionDigest:
             }
 
     def pass_at_k(self, model: str, category: str | None = None) -> dict[str, float]:
-        results = {
-            task_id: [bool(p) for p, _, _ in runs]
+        counts = [
+            (runs.runs, runs.passed)
             for (m, task_id), runs in self.samples.items()
             if m == model
             and (category is None or self.problems[task_id]["category"] == category)
-            and runs
-            and all(p is not None for p, _, _ in runs)
-        }
-        return pass_at_k_summary(results, PASS_AT_K) if results else {}
+            and runs.all_tested
+        ]
+        return pass_at_k_from_counts(counts, PASS_AT_K)
 
 
 def build_summary(
@@ -189,6 +215,34 @@ def build_summary(
     }
 
 
+def counters(report: dict[str, Any]) -> dict[str, Any]:
+    """The parts of a services report that add up across processes."""
+    return {name: report[name] for name in COUNTED if name in report}
+
+
+def add_counters(earlier: dict[str, Any], now: dict[str, Any]) -> dict[str, Any]:
+    """``now`` with every number in ``earlier`` added to it (nested tables too); words
+    such as the cache location are this process's, and the cache hit rate is recomputed."""
+    merged: dict[str, Any] = {}
+    for name in earlier.keys() | now.keys():
+        old, new = earlier.get(name), now.get(name)
+        if isinstance(old, dict) and isinstance(new, dict):
+            merged[name] = add_counters(old, new)
+        elif isinstance(old, (int, float)) and isinstance(new, (int, float)) and _number(old) and _number(new):
+            total = old + new
+            merged[name] = round(total, 8) if isinstance(total, float) else total
+        else:
+            merged[name] = new if name in now else old
+    if _number(merged.get("hits")) and _number(merged.get("misses")) and "hit_rate" in merged:
+        lookups = merged["hits"] + merged["misses"]
+        merged["hit_rate"] = round(merged["hits"] / lookups, 4) if lookups else 0.0
+    return merged
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def build_final_report(progress: dict[str, Any], *, end: float) -> dict[str, Any]:
     """The ``final_report.json`` document, from the final ``progress.json`` content."""
     current = progress["current_progress"]
@@ -220,41 +274,39 @@ def build_final_report(progress: dict[str, Any], *, end: float) -> dict[str, Any
     }
 
 
-def build_comparison(digest: SessionDigest, *, session_id: str, models: list[str]) -> dict[str, Any]:
-    """The ``cross_model_comparison.json`` document: per problem, each model side by side.
+def comparison_rows(digest: SessionDigest, models: list[str]) -> Iterator[dict[str, Any]]:
+    """The rows of ``cross_model_comparison.json``, one problem at a time.
 
     With one sample per problem ``<model>_valid`` and ``<model>_passed`` are that sample's;
     with several they are true when every sample is valid / at least one passes, and the
     ``_rate`` and ``pass@k`` fields give the detail.
     """
-    rows = []
     for task_id, info in sorted(digest.problems.items()):
         row = dict(info)
         for model in models:
             runs = digest.samples.get((model, task_id))
-            if not runs:
+            if runs is None or not runs.runs:
                 continue
-            row[f"{model}_valid"] = all(v for _, v, _ in runs)
-            row[f"{model}_time"] = round(sum(t for _, _, t in runs) / len(runs), 3)
-            if len(runs) > 1:
-                row[f"{model}_valid_rate"] = round(sum(v for _, v, _ in runs) / len(runs), 4)
-            if all(p is not None for p, _, _ in runs):
-                outcomes = [bool(p) for p, _, _ in runs]
-                row[f"{model}_passed"] = any(outcomes)
-                if len(runs) > 1:
-                    row[f"{model}_pass_rate"] = round(sum(outcomes) / len(outcomes), 4)
-                    for name, value in pass_at_k_summary({task_id: outcomes}, PASS_AT_K).items():
+            row[f"{model}_valid"] = runs.valid == runs.runs
+            row[f"{model}_time"] = round(runs.time / runs.runs, 3)
+            if runs.runs > 1:
+                row[f"{model}_valid_rate"] = round(runs.valid / runs.runs, 4)
+            if runs.all_tested:
+                row[f"{model}_passed"] = runs.passed > 0
+                if runs.runs > 1:
+                    row[f"{model}_pass_rate"] = round(runs.passed / runs.runs, 4)
+                    for name, value in pass_at_k_from_counts([(runs.runs, runs.passed)], PASS_AT_K).items():
                         row[f"{model}_{name}"] = value
-        rows.append(row)
+        yield row
+
+
+def _comparison_summary(digest: SessionDigest, session_id: str, models: list[str]) -> dict[str, Any]:
     return {
-        "summary": {
-            "session_id": session_id,
-            "models_evaluated": models,
-            "categories_processed": sorted({r["category"] for r in rows}),
-            "total_problems": len(rows),
-            "pass_at_k": {m: digest.pass_at_k(m) for m in models if digest.pass_at_k(m)},
-        },
-        "problems": rows,
+        "session_id": session_id,
+        "models_evaluated": models,
+        "categories_processed": sorted({info["category"] for info in digest.problems.values()}),
+        "total_problems": len(digest.problems),
+        "pass_at_k": {m: digest.pass_at_k(m) for m in models if digest.pass_at_k(m)},
     }
 
 
@@ -281,5 +333,7 @@ def write_reports(
         if folder.is_dir():
             write_json_atomic(folder / "summary.json", {"session_id": store.session_id, **model_summary})
     store.write_json("final_report.json", build_final_report(tracker.to_dict(), end=end))
-    store.write_json("cross_model_comparison.json",
-                     build_comparison(digest, session_id=store.session_id, models=tracker.models))
+    # Written a row at a time: a large session's comparison is never whole in memory.
+    write_json_stream(store.path / "cross_model_comparison.json",
+                      {"summary": _comparison_summary(digest, store.session_id, tracker.models)},
+                      "problems", comparison_rows(digest, tracker.models))

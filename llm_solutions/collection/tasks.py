@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 from llm_solutions.dataset import Problem
 from llm_solutions.models.base import Request
@@ -34,14 +35,19 @@ class Task:
         return task_key(self.problem.task_id, self.model, self.sample)
 
 
-def iter_tasks(problems: list[Problem], models: list[str], samples: int, done: set[str]) -> Iterator[Task]:
-    """Every task not yet in ``done``, problem by problem, for one or more models."""
+class Finished(Protocol):
+    """What ``iter_tasks`` asks of the tasks already done (``collection.done.DoneTasks``)."""
+
+    def has(self, task_id: str, model: str, sample: int) -> bool: ...
+
+
+def iter_tasks(problems: list[Problem], models: list[str], samples: int, done: Finished) -> Iterator[Task]:
+    """Every task not yet ``done``, problem by problem, for one or more models."""
     for problem in problems:
         for model in models:
             for sample in range(samples):
-                task = Task(problem, model, sample)
-                if task.key not in done:
-                    yield task
+                if not done.has(problem.task_id, model, sample):
+                    yield Task(problem, model, sample)
 
 
 def build_request(config: ModelConfig, problem: Problem, sample: int) -> Request:

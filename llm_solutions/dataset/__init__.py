@@ -213,9 +213,11 @@ def load_dataset(path: str | os.PathLike[str] | None = None, *, skip_invalid: bo
                 problems.append(problem)
 
     if bad and not skip_invalid:
+        more = f" (and {len(bad) - 1} more; check-dataset lists them all)" if len(bad) > 1 else ""
+        them = "them" if len(bad) > 1 else "it"
         raise DatasetError(
-            f"dataset {root} has {len(bad)} bad line{'s' if len(bad) > 1 else ''}; fix them or pass "
-            f"--skip-invalid to leave them out:\n" + "\n".join(bad),
+            f"dataset {root} has {len(bad)} bad line{'s' if len(bad) > 1 else ''}: {bad[0]}{more}; fix "
+            f"{them} or pass --skip-invalid to leave {them} out",
             problems=bad,
         )
     if not problems:

@@ -9,6 +9,10 @@ once per test.  The event loop only waits on pipes.
 
 A solution's tests run one after another so that ``SandboxLimits.solution_timeout`` is a
 plain sum of their durations; different solutions run in parallel.
+
+``SolutionEvaluator`` is what the scorer, rescoring and generation's verification need of
+an evaluator; ``open_evaluator`` gives this local one, or with ``ray`` set the
+``cluster.RayEvaluator`` that runs this same evaluator on every node of a Ray cluster.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from llm_solutions.dataset import Problem
 from llm_solutions.evaluation.isolation import Isolation, select_isolation
@@ -38,6 +42,49 @@ log = logging.getLogger(__name__)
 
 # Below this many seconds left in a solution's budget a test is not started at all.
 _MIN_TEST_TIME = 0.05
+
+
+class SolutionEvaluator(Protocol):
+    """What callers need of an evaluator, local (``Evaluator``) or on Ray (``RayEvaluator``)."""
+
+    async def evaluate(self, problem: Problem, code: str | None) -> SolutionEvaluation:
+        """Every test of ``problem`` run against ``code``."""
+        ...
+
+    async def describe_isolation(self) -> dict[str, Any]:
+        """The isolation in use (probing or connecting first); fails early when there is none."""
+        ...
+
+    def summary(self) -> dict[str, Any]:
+        """What ``summary.json`` records about how solutions were evaluated."""
+        ...
+
+    def status(self) -> dict[str, str]:
+        """Short live figures for a progress bar (none for a local evaluator)."""
+        ...
+
+    @property
+    def capacity(self) -> int:
+        """Solutions that can be evaluated at once."""
+        ...
+
+    async def close(self) -> None:
+        """Stop the sandboxes (and whatever else was started)."""
+        ...
+
+
+def open_evaluator(limits: SandboxLimits | None = None, *, workers: int | None = None, ray: str | None = None,
+                   isolation: str | None = None) -> SolutionEvaluator:
+    """A local ``Evaluator`` with ``workers`` sandboxes, or with ``ray`` (``local`` or a
+    cluster's address) a ``RayEvaluator`` with one sandbox per CPU of every node; Ray is
+    imported only then (a missing Ray is a ``ConfigError`` naming the extra)."""
+    if ray is None:
+        return Evaluator(limits=limits, workers=workers, isolation=isolation)
+    from llm_solutions.evaluation.cluster import RayEvaluator
+    from llm_solutions.evaluation.connection import import_ray
+
+    import_ray()
+    return RayEvaluator(limits, ray, isolation=isolation)
 
 
 class Evaluator:
@@ -84,6 +131,19 @@ class Evaluator:
     async def describe_isolation(self) -> dict[str, Any]:
         """The mode in use and what it contains and does not, for summary.json."""
         return (await self.isolation()).describe()
+
+    def summary(self) -> dict[str, Any]:
+        """``describe_isolation()`` for ``summary.json`` (probing now if not yet done)."""
+        return (self._isolation or select_isolation(self._preferred)).describe()
+
+    def status(self) -> dict[str, str]:
+        """Nothing: a local run's progress bar needs no evaluator figures."""
+        return {}
+
+    @property
+    def capacity(self) -> int:
+        """Sandboxes: solutions evaluated at once."""
+        return self.workers
 
     @property
     def workroot(self) -> Path | None:

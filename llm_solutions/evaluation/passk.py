@@ -44,6 +44,12 @@ def pass_at_k_summary(
     Returns an empty dict when there is nothing to report.
     """
     counts = [(len(samples), sum(1 for s in samples if s)) for samples in results.values() if len(samples)]
+    return pass_at_k_from_counts(counts, ks)
+
+
+def pass_at_k_from_counts(counts: Iterable[tuple[int, int]], ks: Iterable[int] = (1, 5, 10)) -> dict[str, float]:
+    """``pass_at_k_summary`` from ``(n, c)`` per task: samples, and how many passed."""
+    counts = [(n, c) for n, c in counts if n]
     if not counts:
         return {}
     smallest = min(n for n, _ in counts)

@@ -273,9 +273,13 @@ class Judge:
         else:
             semantic.update(model=runner.embedding_model or getattr(runner.embedder, "__name__", "custom"),
                             threshold=settings.semantic_threshold, errors=self._semantic_errors)
+        isolation = runner.services.evaluator.summary()
+        verification = {"sandbox": isolation.get("mode"), "runs": 2, "min_tests": settings.min_tests,
+                        "stubs": list(STUB_KINDS.values())}
+        if "ray" in isolation:
+            verification["ray"] = isolation["ray"]  # the weakest node's mode is "sandbox"; here every node's
         return {
-            "verification": {"sandbox": runner.isolation.get("mode"), "runs": 2, "min_tests": settings.min_tests,
-                             "stubs": list(STUB_KINDS.values())},
+            "verification": verification,
             "exact_duplicates": "normalised problem text",
             "structural_duplicates": "canonical solution's syntax tree, names and constants normalised",
             "near_duplicates": {"method": "MinHash LSH over word triples (datasketch)",

@@ -26,7 +26,7 @@ from typing import Any
 
 from llm_solutions.cache.settings import cache_settings
 from llm_solutions.calls import Budget, CallResult
-from llm_solutions.evaluation.evaluator import Evaluator
+from llm_solutions.evaluation.evaluator import open_evaluator
 from llm_solutions.generation.answers import ItemText, parse_items
 from llm_solutions.generation.candidates import Judge
 from llm_solutions.generation.diversity import DiversityIndex, Embedder
@@ -112,7 +112,7 @@ class GenerationRunner:
         else:
             GenerationStore.check_new(self.root)
         cache_settings(settings.cache, output_dir=self.root / WORK_DIR)  # a bad cache setting fails here
-        evaluator = Evaluator(limits=settings.sandbox_limits(), workers=settings.verify_workers)
+        evaluator = open_evaluator(settings.sandbox_limits(), workers=settings.verify_workers, ray=settings.ray)
         try:
             isolation = await evaluator.describe_isolation()  # a missing sandbox fails before any file exists
         except BaseException:
@@ -160,7 +160,7 @@ class GenerationRunner:
         self.excluded = [{"dataset": label, "problems": len(problems)} for label, problems in excluded]
         self.isolation = isolation
         self.bar = ProgressBar(self.plan.total, self.tally.accepted_total, self.show_progress,
-                               services.caller.pool.status)
+                               lambda: {**services.caller.pool.status(), **services.evaluator.status()})
         self.judge = Judge(self, index, Verifier(services.evaluator))
         self.pending: deque[BatchSpec] = deque(progress.in_flight)
         self.in_flight: dict[str, BatchSpec] = {}

@@ -19,7 +19,7 @@ from llm_solutions.cache.response_cache import open_cache
 from llm_solutions.cache.settings import cache_settings
 from llm_solutions.calls import Budget, Caller
 from llm_solutions.dataset import BUILTIN_DATASET, Problem, load_dataset, parse_problem
-from llm_solutions.evaluation.evaluator import Evaluator
+from llm_solutions.evaluation.evaluator import SolutionEvaluator
 from llm_solutions.generation.diversity import DiversityIndex
 from llm_solutions.generation.fingerprints import signature, title
 from llm_solutions.generation.plan import GenerationPlan
@@ -40,7 +40,7 @@ class Services:
     worker: BaseModel
     planner: BaseModel | None
     caller: Caller
-    evaluator: Evaluator
+    evaluator: SolutionEvaluator
     owned: list[BaseModel] = field(default_factory=list)
 
     async def close(self) -> None:
@@ -50,7 +50,7 @@ class Services:
         await close_models(self.owned)
 
 
-async def open_services(plan: GenerationPlan, registry: Registry, evaluator: Evaluator, budget: Budget,
+async def open_services(plan: GenerationPlan, registry: Registry, evaluator: SolutionEvaluator, budget: Budget,
                         models: dict[str, BaseModel] | None = None) -> Services:
     """Open the models, the caller (with the response cache) and take the evaluator.
 
@@ -73,6 +73,7 @@ async def open_services(plan: GenerationPlan, registry: Registry, evaluator: Eva
     try:
         output = Path(str(settings.output))
         caller.cache = await open_cache(cache_settings(settings.cache, output_dir=output / WORK_DIR))
+        caller.session_id = f"generate:{output.resolve()}"  # see Caller.session_id
     except BaseException:
         await services.close()
         raise

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from llm_solutions.errors import ConfigError
+from llm_solutions.evaluation.connection import RAY_ENV, ray_address
 from llm_solutions.evaluation.sandbox import SandboxLimits
 from llm_solutions.models.registry import MODELS_FILE_ENV
 from llm_solutions.settings.layers import Option, OptionTable
@@ -95,13 +96,14 @@ OPTIONS = OptionTable("generation", [
     Option("test_timeout", positive, default=10.0, flag="--test-timeout"),
     Option("solution_timeout", positive, default=60.0, flag="--solution-timeout"),
     Option("verify_workers", optional(whole(1, 256)), flag="--verify-workers"),
+    Option("ray", optional(ray_address), env=(RAY_ENV,), flag="--ray"),
     Option("cache", _cache_overrides, default={}, flag="--cache-*"),
 ])
 
 #: Settings a resume may change; the others define what is generated and stay as stored.
 OPERATIONAL = frozenset({
     "max_concurrent", "max_cost", "checkpoint_every", "rpm", "tpm", "request_timeout", "max_attempts",
-    "test_timeout", "solution_timeout", "verify_workers", "cache", "models_file",
+    "test_timeout", "solution_timeout", "verify_workers", "ray", "cache", "models_file",
 })
 
 
@@ -121,7 +123,9 @@ class GenerationSettings:
       embeddings, when an embedding function is given;
     * ``avoid_list``: how many accepted titles a worker call is told to avoid;
     * ``checkpoint_every``: accepted problems between state-file checkpoints;
-    * ``verify_workers``: sandboxes verifying at once (default: one per core).
+    * ``verify_workers``: sandboxes verifying at once (default: one per core);
+    * ``ray``: verify on a Ray cluster instead (``local`` or a cluster's address; each
+      node verifies with one sandbox per CPU, and ``verify_workers`` does not apply).
     """
 
     worker_model: str | None
@@ -150,6 +154,7 @@ class GenerationSettings:
     test_timeout: float
     solution_timeout: float
     verify_workers: int | None
+    ray: str | None
     cache: dict[str, Any] = field(default_factory=dict)
 
     def __init__(self, **values: Any) -> None:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from llm_solutions.errors import SessionError
-from llm_solutions.files import LineAppender, read_json, read_jsonl, set_aside, write_json_atomic
+from llm_solutions.files import LineAppender, read_json, read_jsonl, repair_jsonl, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -117,14 +117,13 @@ class GenerationStore:
         """Records of one file; a torn last line is moved into ``damaged/``."""
         if not path.is_file():
             return
-        good: list[str] = []
         bad: list[str] = []
-        yield from read_jsonl(path, good, bad)
+        yield from read_jsonl(path, bad=bad)
         if bad:
             self._lines.release(path)
             label = path.stem if path.parent == self.root else f"{WORK_DIR}__{path.stem}"
-            aside = set_aside(path, good, bad, self.damaged, label)
-            log.warning("%s: moved %d torn line(s) to %s", path, len(bad), aside)
+            aside, moved = repair_jsonl(path, self.damaged, label)
+            log.warning("%s: moved %d torn line(s) to %s", path, moved, aside)
 
     def problems(self, category: str) -> Iterator[dict[str, Any]]:
         return self._read(self.problems_file(category))

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llm_solutions.dataset import Problem, parse_problem
-from llm_solutions.evaluation.evaluator import Evaluator
+from llm_solutions.evaluation.evaluator import SolutionEvaluator
 from llm_solutions.evaluation.results import SolutionEvaluation
 from llm_solutions.generation.fingerprints import definition_keys
 from llm_solutions.generation.settings import CategorySpec
@@ -189,7 +189,7 @@ class Verifier:
     ``seconds`` adds up every candidate's own verification time.
     """
 
-    def __init__(self, evaluator: Evaluator) -> None:
+    def __init__(self, evaluator: SolutionEvaluator) -> None:
         self.evaluator = evaluator
         self.seconds = 0.0
         self.busy_seconds = 0.0

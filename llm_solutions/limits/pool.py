@@ -87,6 +87,10 @@ class LimiterPool:
         """Make the queued requests of a stopped model raise ``error`` at once."""
         return sum(limiter.abandon(model.name, error) for limiter in self._limiters.values())
 
+    def abandon_all(self, error: BaseException) -> int:
+        """Make every queued request, of any model, raise ``error`` at once (the run stops)."""
+        return sum(limiter.abandon_all(error) for limiter in self._limiters.values())
+
     def _label(self, key: tuple[str, str, str, str]) -> str:
         # The provider's name, made unique without ever showing a key: "openai/gpt-4o"
         # for a model's own limiter, "openai#2" for a second key or base URL.

@@ -133,6 +133,10 @@ class ProviderLimiter:
         """Make ``model``'s queued requests raise ``error`` now (its model was stopped)."""
         return self._admission.gate.fail(lambda waiter: waiter.key == model, error)
 
+    def abandon_all(self, error: BaseException) -> int:
+        """Make every queued request raise ``error`` now (the whole run is stopping)."""
+        return self._admission.gate.fail(lambda waiter: True, error)
+
     # --- feedback --------------------------------------------------------------------
 
     def record_success(self, permit: Permit, completion: Completion) -> None:

@@ -200,6 +200,15 @@ class BaseModel(abc.ABC):
             if hasattr(result, "__await__"):
                 await result
 
+    async def cache_identity(self) -> dict[str, Any]:
+        """What names this model's answers beyond its table row, for the cache key.
+
+        Empty for hosted providers (the row's wire id names the model); a self-hosted
+        server returns its address and the model it serves, so two servers that serve the
+        same model id never share cached answers.
+        """
+        return {}
+
     @abc.abstractmethod
     async def generate(self, request: Request) -> Completion:
         """Send one request and return the answer, or raise a ``ProviderError``."""

@@ -82,7 +82,10 @@ class ModelConfig:
     ``model_params`` holds ``api_model`` (the id sent on the wire), ``max_tokens``,
     ``temperature``, ``top_p``, ``reasoning_effort`` and ``extra`` (body fields sent as they
     are).  Prices are USD per million tokens.  ``api_key_env``, ``base_url`` and the rate
-    limits default to the provider's when ``None``.
+    limits default to the provider's when ``None``.  ``quick_test`` marks the cheap models
+    ``--quick-test`` (and ``--dry-run``) use when no model is named; ``context_window`` is
+    the most tokens, prompt and answer together, one request may use (``None``: unknown);
+    ``images`` says the model accepts images in its prompts.
     """
 
     name: str
@@ -98,6 +101,9 @@ class ModelConfig:
     tpm: int | None = None
     max_concurrent: int | None = None
     reasoning: bool = False
+    quick_test: bool = False
+    context_window: int | None = None
+    images: bool = False
     description: str = ""
 
     @property

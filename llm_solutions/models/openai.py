@@ -323,6 +323,14 @@ class LocalOpenAIModel(OpenAIChatModel):
         chosen = super().api_model
         return self._listed_model if chosen == "auto" and self._listed_model else chosen
 
+    async def cache_identity(self) -> dict[str, Any]:
+        """The server's address and the model it serves (looked up once when "auto")."""
+        try:
+            served = await self.resolve_model_id()
+        except ProviderError:
+            served = self.api_model  # the call itself will fail and say why
+        return {"server": self.base_url, "model": served}
+
     async def resolve_model_id(self) -> str:
         chosen = self.api_model
         if chosen != "auto":

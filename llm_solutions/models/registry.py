@@ -65,6 +65,14 @@ class Registry:
             raise ConfigError(f"unknown models {', '.join(hints)}; see --list-models")
         return [self.models[name] for name in names]
 
+    def quick_test_models(self, limit: int = 2) -> list[ModelConfig]:
+        """The cheapest rows marked ``quick_test`` whose keys are set, one per provider."""
+        chosen: dict[str, ModelConfig] = {}
+        marked = [c for c in self.models.values() if c.quick_test and self.has_key(c)]
+        for config in sorted(marked, key=lambda c: (c.input_price + c.output_price, c.name)):
+            chosen.setdefault(config.provider, config)
+        return list(chosen.values())[:limit]
+
     def provider_of(self, config: ModelConfig) -> ProviderConfig:
         try:
             return self.providers[config.provider]

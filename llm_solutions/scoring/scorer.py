@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llm_solutions.dataset import Problem
-from llm_solutions.evaluation.evaluator import Evaluator
+from llm_solutions.evaluation.evaluator import SolutionEvaluator
 from llm_solutions.extraction import Extraction, LLMExtractor, extract_code
 from llm_solutions.validation import validate_code
 
@@ -78,11 +78,12 @@ MISSING_PROBLEM = {"error": "problem not found in the dataset", "tests_passed": 
 class Scorer:
     """Scores answers: rules extraction (plus ``extractor`` when unsure), validation, tests.
 
-    ``evaluator`` ``None`` skips the tests (``--no-execute``); ``extractor`` ``None`` uses
-    the rules alone.  The scorer does not own them; whoever opened them closes them.
+    ``evaluator`` runs the tests, here or on a Ray cluster (``open_evaluator``); ``None``
+    skips them (``--no-execute``).  ``extractor`` ``None`` uses the rules alone.  The
+    scorer does not own them; whoever opened them closes them.
     """
 
-    def __init__(self, *, evaluator: Evaluator | None = None, extractor: LLMExtractor | None = None) -> None:
+    def __init__(self, *, evaluator: SolutionEvaluator | None = None, extractor: LLMExtractor | None = None) -> None:
         self.evaluator = evaluator
         self.extractor = extractor
 

@@ -57,6 +57,10 @@ VARIABLES: dict[str, str] = {
                                  "never sees one request too many",
     # evaluation
     "LLM_SOLUTIONS_SANDBOX": "force a sandbox mode: bwrap, unshare, nobody or rlimits",
+    "LLM_SOLUTIONS_RAY": "evaluate on Ray, as --ray does: local (a Ray instance on this machine), auto, "
+                         "or a cluster's address (host:port, ray://host:port)",
+    "RAY_USAGE_STATS_ENABLED": "Ray's own; a local Ray instance started by --ray gets 0 (no usage reports) "
+                               "unless it is set",
 }
 
 
@@ -80,6 +84,12 @@ def read_first(names: Iterable[str]) -> tuple[str, str] | None:
 def snapshot(names: Iterable[str]) -> dict[str, str]:
     """The set variables among ``names``, as a dict (for code that takes an ``env`` mapping)."""
     return {name: value for name in names if (value := read(name)) is not None}
+
+
+def set_default(name: str, value: str) -> None:
+    """Set ``name`` for this process and its children, unless the user set it."""
+    if read(name) is None:
+        os.environ[name] = value
 
 
 def load_dotenv() -> None:

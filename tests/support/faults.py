@@ -1,13 +1,15 @@
-"""Run one ``llm-solutions`` command that dies halfway through writing a record.
+"""Run one ``llm-solutions`` command with a fault injected at the worst moment.
 
-``python tests/support/torn_write.py SUBCOMMAND ARGS...`` runs
+``python tests/support/faults.py SUBCOMMAND ARGS...`` runs
 ``llm_solutions.cli.main([SUBCOMMAND, *ARGS])`` and exits with its return code, like
 ``scripts/run_collection.py`` (``collect``) and ``scripts/resume_collection.py``
 (``resume``) do.  With ``LLM_SOLUTIONS_FAULT_TORN_WRITE=N`` (a test-only variable) the
 ``N``-th ``SessionStore.append`` of the process writes the first half of its JSON line,
 flushes it, and SIGKILLs the process: the worst moment a crash can hit, which
 ``read_records(repair=True)`` on resume must clean up.  Without the variable nothing is
-changed.
+changed.  With ``LLM_SOLUTIONS_FAULT_SIGNAL_AT_START=TERM`` (or ``INT``) the process
+sends itself that signal right after the session folder is created and before anything
+is in it: a user's Ctrl-C or a scheduler's SIGTERM while the run is starting up.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from llm_solutions.cli import main  # noqa: E402
 from llm_solutions.collection.store import SessionStore  # noqa: E402
 
 ENV_VAR = "LLM_SOLUTIONS_FAULT_TORN_WRITE"
+SIGNAL_VAR = "LLM_SOLUTIONS_FAULT_SIGNAL_AT_START"
 
 
 def install(tear_at: int) -> None:
@@ -51,8 +54,21 @@ def install(tear_at: int) -> None:
     SessionStore.append = append  # type: ignore[method-assign]
 
 
+def signal_at_start(name: str) -> None:
+    """Send ``SIG<name>`` to this process when the session store is first locked."""
+    original = SessionStore.lock
+
+    def lock(self: SessionStore) -> None:
+        os.kill(os.getpid(), getattr(signal, f"SIG{name}"))
+        original(self)
+
+    SessionStore.lock = lock  # type: ignore[method-assign]
+
+
 if __name__ == "__main__":
     tear_at = int(os.environ.get(ENV_VAR) or 0)
     if tear_at > 0:
         install(tear_at)
+    if os.environ.get(SIGNAL_VAR):
+        signal_at_start(os.environ[SIGNAL_VAR])
     sys.exit(main(sys.argv[1:]))
