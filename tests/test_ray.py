@@ -16,6 +16,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -126,6 +127,20 @@ def test_ray_option_without_ray_is_one_line_naming_the_extra(tmp_path, monkeypat
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").glob("session_*"))
     with pytest.raises(ConfigError, match=r"ray='http://x' is not a Ray address.*\(--ray\)"):
         CollectionSettings(ray="http://x")
+
+
+def test_an_unreachable_cluster_is_one_line_and_nothing_is_created(tmp_path, capsys):
+    if not _ray_required():
+        pytest.importorskip("ray")
+    with socket.socket() as sock:  # a port on loopback that nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    code = main(["collect", "--models", "offline", "--quick-test", "--categories", "enum", "--no-progress",
+                 "--output-dir", str(tmp_path / "out"), "--ray", f"127.0.0.1:{port}"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert f"cannot reach the Ray cluster at 127.0.0.1:{port}" in err and "ray start --head" in err
+    assert not (tmp_path / "out").exists()  # neither a session folder nor the cache file
 
 
 async def test_results_equal_a_local_run_and_each_node_reports_its_mode(cluster, tmp_path):

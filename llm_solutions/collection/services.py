@@ -78,11 +78,12 @@ async def open_services(
     services = Services(models=list(models) if models is not None else list(owned), caller=caller, scorer=Scorer(),
                         owned_models=list(owned))
     try:
-        caller.cache = await open_cache(cache_settings(settings.cache, output_dir=settings.output_dir))
         if settings.execute:
             services.evaluator = open_evaluator(settings.sandbox_limits(), ray=settings.ray)
-            # Probed (or the cluster reached) now: a missing sandbox fails before any file exists.
+            # Probed (or the cluster reached) now, before the cache creates its file: a
+            # missing sandbox or an unreachable cluster fails before anything is on disk.
             await services.evaluator.describe_isolation()
+        caller.cache = await open_cache(cache_settings(settings.cache, output_dir=settings.output_dir))
         services.scorer = Scorer(evaluator=services.evaluator, extractor=_open_extractor(settings, registry, services))
     except BaseException:
         await services.close()
