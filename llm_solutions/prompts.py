@@ -18,7 +18,13 @@ _PACKAGE = Path(__file__).parent
 
 def prompts_dir() -> Path:
     """The folder templates are read from."""
-    override = environment.read("LLM_SOLUTIONS_PROMPTS_DIR")
+    return _folder(environment.read("LLM_SOLUTIONS_PROMPTS_DIR"))
+
+
+# Cached: reading old records rebuilds their prompts, two templates per record, and the
+# path checks cost more than the formatting.
+@cache
+def _folder(override: str | None) -> Path:
     if override:
         return Path(override).expanduser()
     source_tree = _PACKAGE.parent / "prompts"  # a clone or an editable install
@@ -32,7 +38,12 @@ def _read(path: Path) -> str:
 
 def load_prompt(name: str) -> str:
     """The text of template ``name`` (file ``<name>.txt``)."""
-    path = prompts_dir() / f"{name}.txt"
+    return _template(prompts_dir(), name)
+
+
+@cache
+def _template(folder: Path, name: str) -> str:
+    path = folder / f"{name}.txt"
     if not path.is_file():
         raise ConfigError(f"prompt template {path} is missing; restore it or set LLM_SOLUTIONS_PROMPTS_DIR")
     return _read(path)

@@ -26,7 +26,10 @@ LAYERS = [
     {"calls"},
     {"extraction", "evaluation"},
     {"scoring"},
+    {"batch"},  # below collection: it is handed requests and hands back CallResults to record
     {"collection", "generation"},
+    {"export"},  # reads sessions through collection's store and its schema readers
+    {"report"},  # statistics, figures and the HTML page over sessions (above export)
     {"cli"},
     {"__init__", "__main__"},
 ]

@@ -14,7 +14,7 @@ from llm_solutions.cli.check_dataset import failure_lines
 from llm_solutions.dataset import load_dataset
 from llm_solutions.evaluation import Evaluator, SandboxLimits
 
-EXPECTED_CATEGORIES = 24
+EXPECTED_CATEGORIES = 25  # 24 text categories and the image category
 MIN_PER_CATEGORY = 4
 
 

@@ -40,7 +40,7 @@ def test_quick_test_without_keys_uses_offline_model_and_writes_every_file(out, c
     assert sorted(p.stem for p in (session / "offline").glob("*.csv")) == categories
 
     records = [json.loads(line) for p in (session / "offline").glob("*.jsonl") for line in p.read_text().splitlines()]
-    assert len(records) == 24
+    assert len(records) == 25  # one per category: 24 text categories and the image one
     for record in records:
         assert RECORD_FIELDS <= set(record)
         assert record["llm_call_success"] is True
@@ -51,9 +51,9 @@ def test_quick_test_without_keys_uses_offline_model_and_writes_every_file(out, c
     progress = json.loads((session / "progress.json").read_text())
     assert progress["status"] == "completed"
     current = progress["current_progress"]
-    assert current["completed_tasks"] == current["total_tasks"] == 24
+    assert current["completed_tasks"] == current["total_tasks"] == 25
     assert set(current["model_progress"]["offline"]) >= {"completed", "successful", "failed", "avg_time", "last_error"}
-    assert len(current["completed_task_ids"]) == 24 and "estimated_completion" in current
+    assert len(current["completed_task_ids"]) == 25 and "estimated_completion" in current
 
     summary = json.loads((session / "summary.json").read_text())
     meta = summary["collection_metadata"]
@@ -69,13 +69,13 @@ def test_quick_test_without_keys_uses_offline_model_and_writes_every_file(out, c
     report = json.loads((session / "final_report.json").read_text())
     assert report["status"] == "completed" and report["progress"]["progress_percent"] == 100.0
     comparison = json.loads((session / "cross_model_comparison.json").read_text())
-    assert len(comparison["problems"]) == 24
+    assert len(comparison["problems"]) == 25
     assert comparison["problems"][0]["offline_valid"] is True and "offline_time" in comparison["problems"][0]
 
     with (session / "offline" / "dataclass.csv").open() as handle:
         rows = list(csv.DictReader(handle))
     assert rows[0]["task_id"].startswith("dataclass_") and rows[0]["is_fully_valid"] == "True"
-    assert "status: completed - 24/24 tasks" in capsys.readouterr().out
+    assert "status: completed - 25/25 tasks" in capsys.readouterr().out
 
 
 def test_dry_run_counts_tasks_and_cost_and_writes_nothing(out, capsys):

@@ -90,4 +90,4 @@ def test_builtin_dataset_is_the_default(monkeypatch):
     monkeypatch.delenv("DATASET_PATH", raising=False)
     dataset = load_dataset()
     assert dataset.path == BUILTIN_DATASET
-    assert len(dataset.categories) == 24
+    assert len(dataset.categories) == 25  # 24 text categories and the image category

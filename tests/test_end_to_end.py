@@ -127,7 +127,7 @@ async def test_max_cost_stops_launching_and_says_how_to_resume(tmp_path, fake, c
 async def test_dry_run_prints_token_and_cost_estimate_per_model(fake, capsys):
     assert await collect("--models", "gpt-6-astra", "claude-haiku-5-5", "--dry-run") == 0
     printed = capsys.readouterr().out
-    assert "total tasks: 240" in printed
+    assert "total tasks: 250" in printed  # 125 built-in problems (24 text categories and image) x 2 models
     rows = [line for line in printed.splitlines() if line.startswith(("gpt-6-astra", "claude-haiku-5-5"))]
     assert len(rows) == 2 and all(float(row.split()[-2]) > 0 for row in rows)
     assert not fake.requests

@@ -10,7 +10,7 @@ from pathlib import Path
 from llm_solutions.cli import main
 from llm_solutions.collection.rescoring import evaluate_session, rescore_session
 from llm_solutions.collection.runner import CollectionRunner
-from llm_solutions.collection.session import resume_runner
+from llm_solutions.collection.session import load_session, resume_runner
 from llm_solutions.collection.settings import CollectionSettings
 from tests.support.scripted_model import ScriptedModel
 
@@ -70,6 +70,11 @@ async def test_collect_resume_evaluate_and_rescore_keep_every_character(tmp_path
     rescored = await rescore_session("s", tmp_path, new_session_id="r")
     assert records(rescored)["enum_1"]["raw_response"] == ANSWER
     assert not list((tmp_path / "s").glob(".*.tmp"))
+    # The notebook view loads it too: pandas' Arrow text columns hold no lone surrogate, so
+    # one reads as the text \ud800, as in the CSV.
+    frame = load_session("s", output_dir=tmp_path)
+    answer = frame.set_index("task_id").loc["enum_1", "raw_response"]
+    assert answer == ANSWER.replace(SURROGATE, "\\ud800")
 
 
 def test_check_dataset_prints_test_output_without_obeying_it(tmp_path, capsys):

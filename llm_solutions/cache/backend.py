@@ -160,6 +160,11 @@ class CacheBackend(abc.ABC):
     async def put(self, entry: CacheEntry) -> None:
         """Store ``entry``, replacing any entry with the same key."""
 
+    async def put_many(self, entries: list[CacheEntry]) -> None:
+        """Store several entries (a backend may write them in one transaction)."""
+        for entry in entries:
+            await self.put(entry)
+
     @abc.abstractmethod
     async def delete(self, key: str) -> int:
         """Remove the entry under ``key``; returns how many were removed (0 or 1)."""

@@ -3,7 +3,8 @@
 The key covers exactly what changes a model's answer: the model on the wire (provider and
 ``api_model``), the sampling parameters, the messages, provider body fields (``extra``) and
 the sample index, so N samples of one prompt stay N answers; a request for a JSON answer
-(``json_output``) gets a key of its own.  Operational settings
+(``json_output``) gets a key of its own, and images shown with the prompt enter it by the
+hash of their content (``models.base.image_digest``), never their bytes.  Operational settings
 (timeouts, retries, rate limits) and ``Request.metadata`` never enter it, so a quick test
 and a full run with different limits share answers.  The material is serialised as
 canonical JSON (sorted keys, fixed separators, floats for float parameters), which makes
@@ -19,7 +20,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from llm_solutions.errors import ConfigError
-from llm_solutions.models.base import Request
+from llm_solutions.models.base import Request, image_digest
 from llm_solutions.models.config import ModelConfig
 
 # Bumped when the key material changes shape, so old entries are never misread.
@@ -37,6 +38,7 @@ KNOWN_KEY_PARAMS: dict[str, str] = {
     "extra": "Request.extra (provider body fields)",
     "sample": "the sample index",
     "json_output": "Request.json_output (a JSON answer asked for; covered only when set)",
+    "images": "Request.images by content hash (covered only when the request has images)",
 }
 
 DEFAULT_KEY_PARAMS: tuple[str, ...] = (
@@ -49,6 +51,7 @@ DEFAULT_KEY_PARAMS: tuple[str, ...] = (
     "extra",
     "sample",
     "json_output",
+    "images",
 )
 
 HASH_ALGORITHMS = ("blake2b", "sha256")
@@ -127,6 +130,7 @@ def key_material(
         "extra": lambda: dict(request.extra),
         "sample": lambda: int(sample),
         "json_output": lambda: True,
+        "images": lambda: [image_digest(url) for url in request.images],
     }
     material: dict[str, Any] = {"v": KEY_VERSION}
     for name in params:
@@ -134,6 +138,8 @@ def key_material(
             raise ConfigError(f"unknown cache key parameter {name!r}; use some of: {', '.join(KNOWN_KEY_PARAMS)}")
         if name == "json_output" and not request.json_output:
             continue  # requests without it keep the keys they had before the field existed
+        if name == "images" and not request.images:
+            continue  # likewise: text-only requests keep their keys
         material[name] = _canonical(readers[name](), name)
     if identity:
         material["identity"] = _canonical(identity, "identity")

@@ -179,7 +179,12 @@ class ResponseCache:
             error,
         )
 
-    def _usable(self, entry: CacheEntry, now: float) -> bool:
+    def _min_tokens(self, config: ModelConfig) -> int:
+        # The threshold weeds out truncated or empty chat answers; a vector has no output
+        # tokens at all, so embedding entries are kept and reused whatever it says.
+        return 0 if config.kind == "embedding" else self.settings.min_completion_tokens
+
+    def _usable(self, entry: CacheEntry, now: float, config: ModelConfig) -> bool:
         settings = self.settings
         if entry.expires_at is not None and now >= entry.expires_at:
             return False
@@ -187,7 +192,7 @@ class ResponseCache:
             return False
         if settings.store_raw_response and settings.refresh_if_missing_raw and not entry.has_raw:
             return False
-        return entry.output_tokens >= settings.min_completion_tokens
+        return entry.output_tokens >= self._min_tokens(config)
 
     def _miss(self, config: ModelConfig) -> None:
         self.stats.misses += 1
@@ -203,7 +208,8 @@ class ResponseCache:
 
         Misses: caching disabled, ``force_override_cache``, no entry, an entry past its TTL,
         one without raw payload when ``refresh_if_missing_raw`` (and raw storage) is on, one
-        below ``min_completion_tokens``, or a storage failure.
+        below ``min_completion_tokens`` (a chat model's; embedding vectors are exempt), or a
+        storage failure.
         """
         if not self.settings.enabled:
             return None
@@ -217,7 +223,7 @@ class ResponseCache:
             self._storage_failed("read", e)
             self._miss(config)
             return None
-        if entry is None or not self._usable(entry, self.clock()):
+        if entry is None or not self._usable(entry, self.clock(), config):
             self._miss(config)
             return None
         try:
@@ -246,11 +252,12 @@ class ResponseCache:
         ``paid_by`` (a session id) and ``paid`` (USD) are kept with it; see ``CacheHit``.
 
         Not written: caching disabled, empty text, fewer output tokens than
-        ``min_completion_tokens``, or a storage failure (logged, counted in ``errors``).
+        ``min_completion_tokens`` (chat answers only: an embedding has none), or a storage
+        failure (logged, counted in ``errors``).
         """
         if not self.settings.enabled:
             return False
-        if not (completion.text or "").strip() or completion.output_tokens < self.settings.min_completion_tokens:
+        if not (completion.text or "").strip() or completion.output_tokens < self._min_tokens(config):
             self.stats.skipped_writes += 1
             return False
         with_raw = self.settings.store_raw_response and completion.raw is not None

@@ -145,6 +145,21 @@ class SQLiteBackend(CacheBackend):
             f"INSERT OR REPLACE INTO {self.table} ({', '.join(COLUMNS)}) VALUES ({marks})", entry.row()
         )
 
+    def _put_many(self, entries: list[CacheEntry]) -> None:
+        assert self._conn is not None
+        conn = self._conn
+        marks = ", ".join("?" for _ in COLUMNS)
+        sql = f"INSERT OR REPLACE INTO {self.table} ({', '.join(COLUMNS)}) VALUES ({marks})"
+        rows = [entry.row() for entry in entries]
+
+        def write() -> None:
+            # One transaction for the lot: one commit instead of one per answer.
+            with conn:
+                conn.execute("BEGIN IMMEDIATE")
+                conn.executemany(sql, rows)
+
+        _retry_locked(write)
+
     def _delete_where(self, condition: str, params: list[Any]) -> int:
         return self._execute(f"DELETE FROM {self.table} WHERE {condition}", params).rowcount
 
@@ -194,6 +209,9 @@ class SQLiteBackend(CacheBackend):
 
     async def put(self, entry: CacheEntry) -> None:
         await self._call(self._put, entry)
+
+    async def put_many(self, entries: list[CacheEntry]) -> None:
+        await self._call(self._put_many, entries)
 
     async def delete(self, key: str) -> int:
         return await self._call(self._delete_where, "cache_key = ?", [key])

@@ -37,7 +37,7 @@ from llm_solutions.limits.rate_limiter import ProviderLimiter
 from llm_solutions.limits.retry import RetryPolicy
 from llm_solutions.models.base import BaseModel, Completion, Request, Usage
 from llm_solutions.models.failures import ConnectionFailedError, one_line
-from llm_solutions.models.tokens import prompt_tokens
+from llm_solutions.models.tokens import request_prompt_tokens
 
 log = logging.getLogger(__name__)
 
@@ -107,34 +107,37 @@ class Caller:
         purpose: str = "answer",
         sample: int = 0,
         gated: bool = True,
+        cached: bool = True,
     ) -> CallResult:
         """Ask ``model``; the answer or the error comes back in a ``CallResult``.
 
         ``sample`` numbers repeated answers to the same request (part of the cache key).
         ``gated=False`` lets a call through after the budget is spent: for calls that
         finish work already paid for (extracting the code of an answer in hand), which
-        are still counted.
+        are still counted.  ``cached=False`` skips the response cache for this call (a batch
+        of embeddings, cached input by input by ``calls.embedding``).
         """
         if purpose not in PURPOSES:
             raise ValueError(f"unknown call purpose {purpose!r}; use one of {', '.join(PURPOSES)}")
         result = CallResult(model=model.name, purpose=purpose)
         started = time.monotonic()
-        await self._call(model, request, result, sample=sample, gated=gated)
+        await self._call(model, request, result, sample=sample, gated=gated, cached=cached)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s", _call_line(model, request, result, sample, time.monotonic() - started))
         return result
 
     async def _call(self, model: BaseModel, request: Request, result: CallResult, *, sample: int,
-                    gated: bool) -> None:
+                    gated: bool, cached: bool) -> None:
         purpose = result.purpose
         if gated and self.budget.exhausted:
             result.refused = True
             result.message = f"not sent: {self.budget.describe()}"
             return
         config = model.config
-        identity = await model.cache_identity() if self.cache is not None else {}
-        if self.cache is not None:
-            hit = await self.cache.lookup(config, request, sample, session=self.session_id, identity=identity)
+        cache = self.cache if cached else None
+        identity = await model.cache_identity() if cache is not None else {}
+        if cache is not None:
+            hit = await cache.lookup(config, request, sample, session=self.session_id, identity=identity)
             if hit is not None:
                 result.completion = hit.completion
                 result.cache_hit = True
@@ -154,8 +157,8 @@ class Caller:
             self._mark_halted(result)
             return
         await self._send(model, request, result)
-        if result.ok and self.cache is not None and result.completion is not None:
-            await self.cache.store(config, request, sample, result.completion, identity=identity,
+        if result.ok and cache is not None and result.completion is not None:
+            await cache.store(config, request, sample, result.completion, identity=identity,
                                    paid_by=self.session_id, paid=result.cost)
 
     def stop(self, model: BaseModel, reason: str, error: ProviderError | None = None) -> None:
@@ -198,7 +201,7 @@ class Caller:
     async def _send(self, model: BaseModel, request: Request, result: CallResult) -> None:
         """Attempts until one succeeds or retrying cannot help; fills ``result``."""
         limiter = self.pool.limiter_for(model)
-        estimate = limiter.reservation(model.name, prompt_tokens(request.messages), request.max_tokens)
+        estimate = limiter.reservation(model.name, request_prompt_tokens(request), request.max_tokens)
         counted = 0  # attempts that count toward the policy's limit
         while True:
             try:
@@ -295,10 +298,11 @@ class Caller:
             result.attempts += 1
             self.requests_sent += 1
             try:
-                async with asyncio.timeout(self.timeout):
+                async with asyncio.timeout(model.config.timeout or self.timeout):
                     completion = await model.generate(request)
             except TimeoutError:
-                timeout = RequestTimeoutError(f"{model.name}: no answer within {self.timeout:g} s",
+                seconds = model.config.timeout or self.timeout
+                timeout = RequestTimeoutError(f"{model.name}: no answer within {seconds:g} s",
                                               provider=model.provider)
                 limiter.record_error(permit, timeout)
                 raise timeout from None

@@ -21,12 +21,22 @@ from llm_solutions.text import visible
 # name -> (module, one-line help); modules are imported only when their command runs.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "collect": ("llm_solutions.cli.collect", "collect solutions from models (run_collection.py)"),
+    "run": ("llm_solutions.cli.run", "collect as a run file (YAML or TOML) says; flags win over it"),
+    "info": ("llm_solutions.cli.info", "show what a run file would do: settings, keys, problems, tasks, cost"),
+    "list": ("llm_solutions.cli.listing", "list sessions: status, models, tasks, pass rate, cost (filters, --json)"),
     "resume": ("llm_solutions.cli.resume", "list, inspect and resume sessions (resume_collection.py)"),
     "evaluate": ("llm_solutions.cli.evaluate", "run a session's solutions against the problems' tests"),
     "rescore": ("llm_solutions.cli.rescore", "re-extract, re-validate and re-evaluate a session, no API calls"),
     "check-dataset": ("llm_solutions.cli.check_dataset", "check a dataset: format, and canonical solutions pass"),
+    "batch": ("llm_solutions.cli.batch", "cancel a session's open provider batches (batch cancel SESSION)"),
     "cache": ("llm_solutions.cli.cache", "show response-cache totals and prune entries"),
     "generate": ("llm_solutions.cli.generate", "generate a new verified problem dataset (generate_dataset.py)"),
+    "export": ("llm_solutions.cli.export", "export sessions as fine-tuning data (chat, trl-sft, trl-dpo, sharegpt, "
+               "alpaca, hf)"),
+    "migrate": ("llm_solutions.cli.migrate", "write an upgraded copy of a session (current record schema)"),
+    "clean": ("llm_solutions.cli.clean", "remove old sessions (never the cache)"),
+    "report": ("llm_solutions.cli.report", "write an HTML report with plots of one session or several"),
+    "stats": ("llm_solutions.cli.stats", "print per-model statistics of one session or several"),
 }
 
 EXIT_USER_ERROR = 2

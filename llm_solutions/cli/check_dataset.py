@@ -23,8 +23,9 @@ from llm_solutions.text import visible
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``check-dataset``."""
-    parser.add_argument("--dataset", metavar="DIR",
-                        help="dataset folder of *.jsonl files (default: DATASET_PATH or built-in)")
+    parser.add_argument("--dataset", nargs="+", action="extend", metavar="DIR",
+                        help="dataset folder(s) of *.jsonl files, checked together (default: DATASET_PATH or "
+                        "built-in)")
     parser.add_argument("--categories", nargs="+", metavar="CATEGORY", help="check only these categories")
     parser.add_argument("--skip-invalid", action="store_true", help="leave out malformed lines instead of stopping")
     parser.add_argument("--workers", type=int, default=None, help="tests at a time (default: CPU count)")

@@ -59,6 +59,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         default=None, help="allow duplicates of the built-in dataset (excluded by default)")
     checks.add_argument("--near-duplicate-threshold", type=float, metavar="J",
                         help="MinHash similarity of problem texts that counts as a near duplicate (default 0.7)")
+    checks.add_argument("--embedding-model", metavar="NAME",
+                        help="an embedding model (see --list-models of collect) for the semantic-duplicate check")
+    checks.add_argument("--semantic-threshold", type=float, metavar="C",
+                        help="cosine similarity of embeddings that counts as a semantic duplicate (default 0.92)")
     checks.add_argument("--recent-window", type=int, metavar="N",
                         help="accepted problems compared one by one for near duplicates (default 200)")
     checks.add_argument("--avoid-list", type=int, metavar="N",
@@ -85,6 +89,7 @@ def given_settings(args: argparse.Namespace) -> dict[str, Any]:
         "seed": args.seed, "repair": args.repair, "exclude_datasets": args.exclude_dataset,
         "exclude_builtin": args.exclude_builtin, "min_tests": args.min_tests,
         "recent_window": args.recent_window, "near_duplicate_threshold": args.near_duplicate_threshold,
+        "embedding_model": args.embedding_model, "semantic_threshold": args.semantic_threshold,
         "avoid_list": args.avoid_list, "checkpoint_every": args.checkpoint_every, "temperature": args.temperature,
         "max_tokens": args.max_tokens, "models_file": args.models_file, "rpm": args.rpm, "tpm": args.tpm,
         "request_timeout": args.request_timeout, "max_attempts": args.max_attempts,
@@ -102,7 +107,7 @@ def print_estimate(plan: GenerationPlan) -> None:
         levels = ", ".join(f"{level}: {n}" for level, n in category.planned().items())
         topics = f", {len(category.subtopics)} sub-topics given" if category.subtopics else ""
         print(f"  {category.name}: {category.count} {category.object} problems (complexity {levels}){topics}")
-    for name in (settings.worker_model, settings.planner_model):
+    for name in (settings.worker_model, settings.planner_model, settings.embedding_model):
         if name:
             config = registry.get(name)
             key = "key set" if registry.has_key(config) else f"key missing: set {registry.api_key_env(config)}"
@@ -119,6 +124,9 @@ def print_estimate(plan: GenerationPlan) -> None:
               f"{sum(r.cost for r in rows):10.4f} {sum(r.worst_cost for r in rows):10.4f}")
     print(f"\n(estimate: {settings.batch_size} problems per worker call, 3 of 4 candidates accepted, about 450 "
           "output tokens per problem; worst case: every call uses its max_tokens; cache hits cost nothing)")
+    if settings.embedding_model:
+        print("(embedding: the semantic check embeds the excluded datasets' problems once and every candidate "
+              "that passes verification, at the embedding model's input price)")
     print("dry run: nothing was sent and nothing was written")
 
 

@@ -67,6 +67,16 @@ def print_result(result: RunResult) -> None:
               f"timeouts, an unreachable server); run them again with: {retry}")
     elif result.failed:
         print(f"{result.failed} task(s) failed (see the records' error field); re-run only them with: {retry}")
+    if result.completed:
+        print(f"report: {_report_command(result)}")
+
+
+def _report_command(result: RunResult) -> str:
+    """The command that writes the session's HTML report, as it must be typed."""
+    command = f"llm-solutions report {result.session_id}"
+    if result.path.parent.resolve() != Path("generated").resolve():
+        command += f" --output-dir {result.path.parent}"
+    return command
 
 
 def _resume_command(result: RunResult) -> str:

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 
+from llm_solutions.batch import Ledger
 from llm_solutions.cli.flags import add_log_arguments, add_ray_argument, add_sessions_dir_argument
 from llm_solutions.cli.output import configure_logging, print_result
 from llm_solutions.collection.session import default_output_dir, list_sessions, resume_runner, session_info
@@ -60,6 +61,12 @@ def run(args: argparse.Namespace) -> int:
                   f"spent: ${info.cost:.4f}")
             for model, reason in info.stopped.items():
                 print(visible(f"stopped: {model}: {reason}"))
+            if Ledger.exists(info.path):
+                for entry in Ledger(info.path).entries:
+                    counts = ", ".join(f"{k} {v}" for k, v in entry.counts.items() if v) or "no counts yet"
+                    print(visible(f"batch: {entry.provider} {entry.batch_id or entry.tag} {entry.model}: "
+                                  f"{entry.state}{' (recorded)' if entry.ingested else ''}, {len(entry.keys)} "
+                                  f"requests ({counts}), {entry.results} results recorded, ${entry.cost:.4f}"))
         return 0
     runner = resume_runner(args.session, output_dir, retry_failed=args.retry_failed,
                            max_cost=args.max_cost, show_progress=not args.no_progress, ray=args.ray)

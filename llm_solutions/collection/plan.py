@@ -15,8 +15,8 @@ from llm_solutions.dataset import BUILTIN_DATASET, Dataset, Problem, load_datase
 from llm_solutions.errors import ConfigError
 from llm_solutions.models.base import BaseModel
 from llm_solutions.models.config import ModelConfig
-from llm_solutions.models.registry import Registry, load_registry
-from llm_solutions.models.tokens import prompt_tokens
+from llm_solutions.models.registry import Registry
+from llm_solutions.models.tokens import request_prompt_tokens
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ def fit_context_windows(problems: list[Problem], configs: list[ModelConfig], *, 
         return problems
     kept, too_long = [], []
     for problem in problems:
-        prompt = prompt_tokens(build_request(limited[0], problem, 0).messages)  # the same prompt for every model
+        prompt = request_prompt_tokens(build_request(limited[0], problem, 0))  # the same prompt for every model
         over = next((c for c in limited if prompt + c.max_tokens > (c.context_window or 0)), None)
         if over is None:
             kept.append(problem)
@@ -111,27 +111,63 @@ def fit_context_windows(problems: list[Problem], configs: list[ModelConfig], *, 
     return kept
 
 
+def fit_image_support(problems: list[Problem], configs: list[ModelConfig], *, skip: bool) -> list[Problem]:
+    """The problems every chosen model can be asked: an image problem needs models whose
+    table row accepts images (``images``).
+
+    Asking a text-only model is a ``ConfigError`` naming the model and the problem, found
+    here rather than as a run of refused requests; with ``skip`` (``--skip-invalid``) image
+    problems are left out with a warning instead.
+    """
+    blind = [c for c in configs if not c.images]
+    pictured = [p for p in problems if p.images]
+    if not blind or not pictured:
+        return problems
+    more = f" (and {len(pictured) - 1} more image problem(s))" if len(pictured) > 1 else ""
+    what = (f"problem {pictured[0].task_id} shows images, but {blind[0].name} does not accept images "
+            f"(its table row has no images = true){more}")
+    if not skip:
+        raise ConfigError(f"{what}; choose models that accept images, leave the category out (--categories), "
+                          "or pass --skip-invalid to skip image problems")
+    log.warning("skipping %d image problem(s): %s", len(pictured), what)
+    return [p for p in problems if not p.images]
+
+
+def check_chat_models(configs: list[ModelConfig]) -> None:
+    """Only chat models answer problems; an embedding model named for a run is an error."""
+    for config in configs:
+        if config.kind != "chat":
+            raise ConfigError(f"model '{config.name}' is an {config.kind} model and cannot answer problems; "
+                              "choose chat models (see --list-models)")
+
+
 def make_plan(
     settings: CollectionSettings,
     *,
     registry: Registry | None = None,
     models: list[BaseModel] | None = None,
+    require_keys: bool = True,
 ) -> Plan:
-    """Check settings, dataset and models (keys included) and build the plan."""
+    """Check settings, dataset and models (keys included, unless ``require_keys`` is false:
+    ``info`` shows a run's plan before its keys are set) and build the plan."""
     check_output_dir(Path(settings.output_dir), settings.session_id)
-    registry = registry or load_registry(settings.models_file)
+    registry = registry or settings.load_registry()
     # None means the built-in set, never "whatever DATASET_PATH says today": a resumed
     # session must solve the problems it started with (from_env already applied the env).
     dataset = load_dataset(settings.dataset_path or BUILTIN_DATASET, skip_invalid=settings.skip_invalid)
-    problems = dataset.select(settings.categories, per_category=1 if settings.quick_test else None)
+    problems = dataset.select(settings.categories, per_category=1 if settings.quick_test else settings.demo_limit)
     if models is not None:
         configs = [m.config for m in models]
     else:
         if not settings.models:
             raise ConfigError("no models chosen; pass --models NAME ... or --all-models (see --list-models)")
         configs = registry.get_all(list(dict.fromkeys(settings.models)))
-        registry.require_keys(configs)
+        if require_keys:
+            registry.require_keys(configs)
+    check_chat_models(configs)
     if settings.extraction_model:
-        registry.get(settings.extraction_model)  # a typo fails now, not after an hour of collection
+        # A typo fails now, not after an hour of collection.
+        check_chat_models([registry.get(settings.extraction_model)])
+    problems = fit_image_support(problems, configs, skip=settings.skip_invalid)
     problems = fit_context_windows(problems, configs, skip=settings.skip_invalid)
     return Plan(settings=settings, registry=registry, dataset=dataset, problems=problems, configs=configs)

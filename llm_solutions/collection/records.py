@@ -12,13 +12,21 @@ import time
 from typing import Any
 
 from llm_solutions.calls import CallResult
+from llm_solutions.collection.schema import SCHEMA_VERSION
 from llm_solutions.collection.tasks import Task
-from llm_solutions.models.base import Usage
+from llm_solutions.models.base import Request, Usage
 from llm_solutions.scoring import Scored, unscored_fields
 
 
-def build_record(task: Task, call: CallResult, scored: Scored | None, *, execution_time: float) -> dict[str, Any]:
-    """The record of one task, successful or not.
+def build_record(task: Task, call: CallResult, scored: Scored | None, *, execution_time: float,
+                 request: Request | None = None, requested_model: str | None = None) -> dict[str, Any]:
+    """The record of one task, successful or not (schema version ``SCHEMA_VERSION``).
+
+    ``request`` is what was sent: its messages (system and user, after templating) are kept
+    as ``messages`` (the store moves them to the session's prompt table) and its sampling
+    parameters as ``request``; ``requested_model`` is the wire model id asked for, and
+    ``served_model`` the one the provider says answered.  The reasoning stays apart from
+    the answer, in ``reasoning``.
 
     ``cost`` and the token counts are what the provider billed for the answer, every
     attempt included (a retried empty answer was billed too), and ``billed_attempts``
@@ -30,6 +38,7 @@ def build_record(task: Task, call: CallResult, scored: Scored | None, *, executi
     completion = call.completion
     usage = Usage.of(completion) if call.cache_hit else call.usage
     record: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
         "task_id": problem.task_id,
         "model": task.model,
         "problem": problem.problem,
@@ -49,7 +58,9 @@ def build_record(task: Task, call: CallResult, scored: Scored | None, *, executi
         "billed_attempts": call.billed_attempts,
         "cache_hit": call.cache_hit,
         "finish_reason": completion.finish_reason if completion else None,
+        "requested_model": requested_model,
         "served_model": completion.model if completion else None,
+        "waited": round(call.waited, 4),
         "input_tokens": usage.input_tokens,
         "output_tokens": usage.output_tokens,
         "cached_tokens": usage.cached_tokens,
@@ -59,13 +70,18 @@ def build_record(task: Task, call: CallResult, scored: Scored | None, *, executi
     }
     if call.cache_hit:
         record["cost_saved"] = round(call.cost_saved, 8)
+    if request is not None:
+        sent = request.to_dict()
+        record["messages"] = sent.pop("messages")
+        record["request"] = sent
     return record
 
 
 #: Error types another attempt may fix, later: rate limits, server trouble, timeouts,
 #: unreachable servers, empty answers.  A session ending with such failures says to run
 #: them again with ``--retry-failed``.
-RETRY_MAY_FIX = frozenset({"rate_limit", "transient", "timeout", "connection", "empty_response", "provider_down"})
+RETRY_MAY_FIX = frozenset({"rate_limit", "transient", "timeout", "connection", "empty_response", "provider_down",
+                           "batch_expired"})
 
 
 def retry_may_fix(record: dict[str, Any]) -> bool:

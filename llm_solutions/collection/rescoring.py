@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -39,7 +40,6 @@ from llm_solutions.errors import SessionError
 from llm_solutions.evaluation.evaluator import SolutionEvaluator, open_evaluator
 from llm_solutions.extraction import extract_code
 from llm_solutions.files import read_jsonl
-from llm_solutions.models.registry import load_registry
 from llm_solutions.scoring import Scorer, evaluation_fields
 from llm_solutions.validation import validate_code
 
@@ -291,7 +291,7 @@ async def rescore_session(
     )
     parameters = {"source": source.session_id, "execute": execute, "extraction_model": settings.extraction_model,
                   **_limits(settings)}
-    registry = load_registry(settings.models_file)
+    registry = settings.load_registry()
     problems = _problems(settings)
     # A collector still writing the session would leave a partial copy: wait for it.
     source.lock()
@@ -314,6 +314,9 @@ async def rescore_session(
         source.unlock()
         raise
     try:
+        if source.prompts.path.exists():
+            # Records name their prompts in the prompt table (schema 2.0): the copy needs it too.
+            shutil.copyfile(source.prompts.path, target.prompts.path)
         journal = PassJournal.read(target) if resumed else None
         if journal is None:
             journal = PassJournal(target, "rescore", parameters)

@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from llm_solutions.batch import BatchCollector, batch_api
 from llm_solutions.calls import Budget, CallResult
+from llm_solutions.collection.batch_run import BatchRun
 from llm_solutions.collection.display import ProgressDisplay
 from llm_solutions.collection.done import DoneTasks
 from llm_solutions.collection.plan import Plan, make_plan
@@ -33,6 +35,8 @@ from llm_solutions.collection.summaries import (
     add_counters,
     build_summary,
     counters,
+    earlier_counters,
+    original_start,
     write_reports,
 )
 from llm_solutions.collection.tasks import Task, build_request, iter_tasks
@@ -66,6 +70,7 @@ class RunResult:
     stopped_models: dict[str, str] = field(default_factory=dict)
     resume_command: str | None = None
     retry_may_fix: int = 0
+    batches_open: int = 0
 
     @property
     def exit_code(self) -> int:
@@ -93,6 +98,7 @@ class CollectionRunner:
         retry_failed: bool = False,
         show_progress: bool = False,
         handle_signals: bool = True,
+        detach: bool = False,
     ) -> None:
         self.settings = settings.copy()
         self._registry = registry
@@ -101,6 +107,8 @@ class CollectionRunner:
         self.retry_failed = retry_failed
         self.show_progress = show_progress
         self.handle_signals = handle_signals
+        self.detach = detach  # --batch --detach: submit the batches and return
+        self._batch: BatchCollector | None = None
         self.plan_: Plan | None = plan
         self._stop_reason: str | None = None
         self._stopped: dict[str, str] = {}
@@ -166,10 +174,10 @@ class CollectionRunner:
             models=plan.model_names,
             categories=plan.categories,
             total_tasks=plan.total_tasks,
-            start_time=self._original_start(store),
+            start_time=original_start(store),
             done=DoneTasks([p.task_id for p in plan.problems], plan.model_names, settings.samples),
         )
-        earlier = self._earlier_counters(store)
+        earlier = earlier_counters(store)
         tracker.counters = lambda: add_counters(earlier, counters(services.report()))
         for record in store.read_records(repair=True):
             answer_cost, extraction_cost = record_costs(record)
@@ -194,11 +202,14 @@ class CollectionRunner:
                 model.name: iter_tasks(plan.problems, [model.name], settings.samples, tracker.done)
                 for model in services.models
             }
+            batched = [m for m in services.models if settings.batch and batch_api(m) is not None]
             self._workers = [
                 asyncio.create_task(self._worker(model, per_model[model.name], services, tracker, display))
-                for model in services.models
+                for model in services.models if model not in batched
                 for _ in range(settings.model_concurrency)
             ]
+            if batched:
+                self._workers.append(asyncio.create_task(self._run_batches(plan, batched, services, tracker, display)))
             results = await asyncio.gather(*self._workers, return_exceptions=True)
             for result in results:
                 if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
@@ -260,7 +271,8 @@ class CollectionRunner:
             if services.caller.halted is not None and model.name not in services.caller.stopped:
                 # The run is stopping: the call waited and was never sent.
                 return None if not call.billed_attempts else build_record(
-                    task, call, None, execution_time=time.perf_counter() - started)
+                    task, call, None, execution_time=time.perf_counter() - started, request=request,
+                    requested_model=model.api_model)
             self._model_stopped(model, call)
             if not call.billed_attempts:
                 return None  # never answered: left to do on resume
@@ -274,7 +286,22 @@ class CollectionRunner:
             else:
                 log.warning("%s %s: %s", model.name, task.problem.task_id, call.message)
         scored = await services.scorer.score(call.text, task.problem) if call.ok else None
-        return build_record(task, call, scored, execution_time=time.perf_counter() - started)
+        return build_record(task, call, scored, execution_time=time.perf_counter() - started, request=request,
+                            requested_model=model.api_model)
+
+    async def _run_batches(self, plan: Plan, models: list[BaseModel], services: Services,
+                           tracker: ProgressTracker, display: ProgressDisplay) -> None:
+        """``--batch``: these models' tasks go through their batch APIs (``collection.batch_run``)."""
+        side = BatchRun(self.settings, plan, models, services, self._store(), tracker, display, detach=self.detach)
+        self._batch = side.collector
+        if self._stop_reason is not None:
+            self._batch.stop()
+        try:
+            stop = await side.run()
+        finally:
+            self._retry_may_fix += side.retry_may_fix
+        if stop is not None:
+            self._stop(*stop)
 
     # --- stopping ----------------------------------------------------------------------
 
@@ -295,6 +322,8 @@ class CollectionRunner:
         if self._stop_reason is None:
             self._stop_reason = reason
             log.warning("stopping: %s; no new requests, waiting for the ones in flight", message)
+            if self._batch is not None:
+                self._batch.stop()  # batches keep running at the providers; a resume collects them
             if self._services is not None:
                 # Requests waiting on a limiter or a retry are not sent either.
                 self._services.caller.halt(f"the run is stopping ({message})")
@@ -349,26 +378,6 @@ class CollectionRunner:
             command += f" --output-dir {self.settings.output_dir}"
         return command
 
-    @staticmethod
-    def _original_start(store: SessionStore) -> float:
-        # progress.json first; when it is unreadable, the summary remembers the start too.
-        for name, field_name in (("progress.json", "start_time"), ("summary.json", "collection_start")):
-            data = _table(store.read_json(name))
-            if name == "summary.json":
-                data = _table(data.get("collection_metadata"))
-            value = data.get(field_name)
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-                return float(value)
-        return time.time()
-
-    @staticmethod
-    def _earlier_counters(store: SessionStore) -> dict[str, Any]:
-        """What the session's earlier processes counted (requests, cache, extraction)."""
-        progress = _table(store.read_json("progress.json"))
-        if isinstance(progress.get("counters"), dict):
-            return dict(progress["counters"])
-        return counters(_table(_table(store.read_json("summary.json")).get("collection_metadata")))
-
     def _summary(self, plan: Plan, tracker: ProgressTracker, end: float | None,
                  digest: SessionDigest, extra: dict[str, Any] | None = None) -> dict[str, Any]:
         return build_summary(digest, session_id=self._store().session_id, parameters=self.settings.to_dict(),
@@ -401,12 +410,8 @@ class CollectionRunner:
             stopped_models=dict(self._stopped),
             resume_command=None if tracker.status == "completed" else self._resume_command(),
             retry_may_fix=self._retry_may_fix,
+            batches_open=self._batch.open_batches if self._batch is not None else 0,
         )
-
-
-def _table(value: Any) -> dict[str, Any]:
-    """``value`` if it is a JSON object, else an empty one (a damaged file reads as nothing)."""
-    return value if isinstance(value, dict) else {}
 
 
 def run_collection(settings: CollectionSettings, **kwargs: Any) -> RunResult:

@@ -13,6 +13,7 @@ from llm_solutions.collection.runner import CollectionRunner
 from llm_solutions.collection.settings import CollectionSettings, resolve_setting
 from llm_solutions.collection.store import SessionStore, flatten_record, list_session_dirs
 from llm_solutions.errors import SessionError
+from llm_solutions.text import escape_surrogates
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -184,7 +185,7 @@ def load_session(
     ``OUTPUT_DIR`` or ``generated``), or a list of them; a ``session`` column says which
     session each row came from.  ``timestamp`` is a timezone-aware datetime; nested fields
     (``validation``, ``evaluation``) stay as dicts; ``is_fully_valid`` and ``syntax_valid``
-    are added as flat columns.
+    are added as flat columns.  A lone surrogate in a text column reads as ``\\udXXX``.
     """
     import pandas as pd
 
@@ -193,8 +194,15 @@ def load_session(
     for item in path if isinstance(path, list) else [path]:
         folder = Path(item)
         store = SessionStore.open(folder.parent, folder.name) if folder.is_dir() else SessionStore.open(root, str(item))
-        rows.extend(dict(flatten_record(record), session=store.session_id) for record in store.read_records())
+        rows.extend(_frame_row(record, store.session_id) for record in store.read_records())
     frame = pd.DataFrame(rows)
     if "timestamp" in frame:
         frame["timestamp"] = pd.to_datetime(frame["timestamp"], unit="s", utc=True)
     return frame
+
+
+def _frame_row(record: dict[str, Any], session_id: str) -> dict[str, Any]:
+    # pandas keeps text columns in Arrow, which holds only valid UTF-8: a lone surrogate in
+    # an answer is shown as the text \udXXX (as in the CSVs) instead of failing the load.
+    row = dict(flatten_record(record), session=session_id)
+    return {key: escape_surrogates(value) if isinstance(value, str) else value for key, value in row.items()}

@@ -13,14 +13,16 @@ environment variables.
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 from llm_solutions.errors import ConfigError
 from llm_solutions.evaluation.connection import RAY_ENV, ray_address
 from llm_solutions.evaluation.sandbox import SandboxLimits
-from llm_solutions.models.registry import MODELS_FILE_ENV
+from llm_solutions.models.registry import MODELS_FILE_ENV, Registry, load_registry
 from llm_solutions.settings.layers import ConfigFile, Option, OptionTable
 from llm_solutions.settings.values import names, optional, path, positive, text, whole, yes_no
 
@@ -39,6 +41,33 @@ def _cache_overrides(value: Any) -> dict[str, Any]:
     return checked
 
 
+def _dataset_paths(value: Any) -> str | list[str]:
+    """One dataset folder (kept a string, as sessions have always stored it) or several (a
+    list, in order, repeats dropped).  A string may hold several folders separated by
+    ``os.pathsep`` (``DATASET_PATH=a:b``), unless it names an existing path as a whole."""
+    items = list(value) if isinstance(value, (list, tuple)) else [value]
+    found: list[str] = []
+    for item in items:
+        if not isinstance(item, (str, os.PathLike)) or not str(item).strip():
+            raise ValueError("is not valid; give a dataset folder, or a list of folders")
+        text_value = str(item).strip()
+        parts = [text_value] if os.pathsep not in text_value or Path(text_value).expanduser().exists() else [
+            part for part in text_value.split(os.pathsep) if part.strip()]
+        found += [path(part) for part in parts]
+    found = list(dict.fromkeys(found))
+    if not found:
+        raise ValueError("is not valid; give a dataset folder, or a list of folders")
+    return found[0] if len(found) == 1 else found
+
+
+def _model_rows(value: Any) -> list[dict[str, Any]]:
+    # Each row's keys and types are checked by the registry when it loads them.
+    if not isinstance(value, (list, tuple)) or not all(
+            isinstance(row, Mapping) and isinstance(row.get("name"), str) and row["name"].strip() for row in value):
+        raise ValueError("is not a list of model rows, each a table with a 'name'")
+    return [copy.deepcopy(dict(row)) for row in value]
+
+
 OPTIONS = OptionTable("collection", [
     Option("models", names, default=[], flag="--models"),
     Option("categories", optional(names), flag="--categories"),
@@ -49,11 +78,13 @@ OPTIONS = OptionTable("collection", [
     Option("model_concurrency", whole(1), default=3, env=("MODEL_CONCURRENCY", "MAX_CONCURRENT_PER_MODEL"),
            flag="--model-concurrency", aliases=("max_concurrent_per_model",)),
     Option("provider_concurrency", optional(whole(1)), flag="--provider-concurrency", aliases=("max_concurrent",)),
-    Option("dataset_path", optional(path), env=("DATASET_PATH",), flag="--dataset"),
+    Option("dataset_path", optional(_dataset_paths), env=("DATASET_PATH",), flag="--dataset"),
     Option("skip_invalid", yes_no, default=False, flag="--skip-invalid"),
     Option("output_dir", text, default=DEFAULT_OUTPUT_DIR, env=("OUTPUT_DIR",), flag="--output-dir"),
     Option("session_id", optional(text), flag="--session-id"),
     Option("models_file", optional(path), env=(MODELS_FILE_ENV,), flag="--models-file"),
+    Option("model_rows", _model_rows, default=[], flag="a run file's models"),
+    Option("demo_limit", optional(whole(1)), flag="--limit"),
     Option("max_cost", optional(positive), flag="--max-cost"),
     Option("confirm_above", optional(positive), default=5.0, flag="--confirm-above"),
     Option("execute", yes_no, default=True, flag="--no-execute"),
@@ -66,6 +97,8 @@ OPTIONS = OptionTable("collection", [
     Option("solution_timeout", positive, default=60.0, flag="--solution-timeout"),
     Option("ray", optional(ray_address), env=(RAY_ENV,), flag="--ray"),
     Option("cache", _cache_overrides, default={}, flag="--cache-*"),
+    Option("batch", yes_no, default=False, env=("LLM_SOLUTIONS_BATCH",), flag="--batch"),
+    Option("batch_poll", positive, default=30.0, flag="--batch-poll"),
 ])
 
 
@@ -86,7 +119,15 @@ class CollectionSettings:
       solution together, may take in the sandbox;
     * ``ray``: run the tests on a Ray cluster: ``local`` (a Ray instance on this machine)
       or a cluster's address (``auto``, ``host:port``, ``ray://host:port``); ``None``: here;
-    * ``cache``: response-cache settings given for this run (see ``CacheSettings``).
+    * ``cache``: response-cache settings given for this run (see ``CacheSettings``);
+    * ``dataset_path``: the dataset folder, or a list of folders loaded together (``None``:
+      the built-in set);
+    * ``model_rows``: model rows defined for this run (a run file's inline models), added to
+      the table by ``load_registry``; ``demo_limit``: only the first N problems of each
+      category (``--limit``);
+    * ``batch``: send the requests of models whose provider has a batch API through it
+      (half price, results within 24 h; ``llm_solutions.batch``); ``batch_poll``: seconds
+      between the first looks at an open batch (the wait then grows, up to 5 minutes).
     """
 
     models: list[str]
@@ -96,11 +137,13 @@ class CollectionSettings:
     checkpoint_every: int
     model_concurrency: int
     provider_concurrency: int | None
-    dataset_path: str | None
+    dataset_path: str | list[str] | None
     skip_invalid: bool
     output_dir: str
     session_id: str | None
     models_file: str | None
+    model_rows: list[dict[str, Any]]
+    demo_limit: int | None
     max_cost: float | None
     confirm_above: float | None
     execute: bool
@@ -113,6 +156,8 @@ class CollectionSettings:
     solution_timeout: float
     ray: str | None
     cache: dict[str, Any] = field(default_factory=dict)
+    batch: bool = False
+    batch_poll: float = 30.0
 
     def __init__(self, **values: Any) -> None:
         given = OPTIONS.normalise(values, "CollectionSettings")
@@ -153,6 +198,10 @@ class CollectionSettings:
     def copy(self, **changes: Any) -> CollectionSettings:
         """A checked copy with ``changes`` applied; the original is left as it is."""
         return CollectionSettings(**{**self.to_dict(), **changes})
+
+    def load_registry(self) -> Registry:
+        """The model table for this run: built-in, plugins, ``models_file`` and ``model_rows``."""
+        return load_registry(self.models_file, rows=self.model_rows)
 
     def sandbox_limits(self) -> SandboxLimits:
         """The sandbox limits these settings ask for."""

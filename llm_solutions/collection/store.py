@@ -5,13 +5,16 @@ Layout of ``<output_dir>/<session_id>/``::
     <model>/<category>.jsonl   one complete JSON line per finished task (source of truth)
     <model>/<category>.csv     regenerated from the JSONL at the end of each run
     progress.json              live counters; rewritten atomically, may lag the JSONL
+    prompts.jsonl              the prompt table: each distinct prompt sent, once (``schema``)
     summary.json, final_report.json, cross_model_comparison.json
     .lock                      held (flock) by the process working on the session
     damaged/                   torn lines and unreadable files moved aside, never deleted
 
 Records are appended as one ``write`` of a whole line and flushed before the task counts
 as done, so a crash can at worst leave one torn last line, which ``read_records`` moves
-aside so that its task runs again.
+aside so that its task runs again.  A record's prompt goes to ``prompts.jsonl`` before the
+record itself, and every record read is upgraded to the current schema version
+(``llm_solutions.collection.schema``), so readers never need to know which version wrote it.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from llm_solutions.collection.schema import PROMPTS_FILE, PromptTable, stored_form, upgrade
 from llm_solutions.errors import SessionError
 from llm_solutions.files import (
     read_json,
@@ -87,6 +91,7 @@ class SessionStore:
         self.session_id = self.path.name
         self._handles: dict[Path, IO[str]] = {}
         self._lock_handle: IO[str] | None = None
+        self.prompts = PromptTable(self.path / PROMPTS_FILE)
 
     # --- creation and locking ----------------------------------------------------------
 
@@ -169,8 +174,13 @@ class SessionStore:
         return self.model_folder(model) / f"{safe_name(category)}.jsonl"
 
     def append(self, record: dict[str, Any]) -> None:
-        """Append one record as a single complete line and flush it to the OS."""
+        """Append one record as a single complete line and flush it to the OS.
+
+        Its ``messages`` are stored once per session in the prompt table, written before
+        the record that names them.
+        """
         path = self.records_file(record["model"], record["category"])
+        record = stored_form(record, self.prompts)
         handle = self._handles.get(path)
         if handle is None:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -181,10 +191,12 @@ class SessionStore:
 
     def sync(self) -> None:
         """fsync appended records, so they also survive a power loss, not only a crash."""
+        self.prompts.sync()  # first: a record never names a prompt that is lost
         for handle in self._handles.values():
             os.fsync(handle.fileno())
 
     def close(self) -> None:
+        self.prompts.close()
         for handle in self._handles.values():
             handle.flush()
             os.fsync(handle.fileno())
@@ -212,14 +224,15 @@ class SessionStore:
             yield from self.read_records_file(path, repair=repair)
 
     def read_records_file(self, path: Path, repair: bool = False) -> Iterator[dict[str, Any]]:
-        """The records of one JSONL file.
+        """The records of one JSONL file, upgraded to the current schema version.
 
         A line that is not valid JSON, or lacks its newline, can only be a write cut short
         by a crash.  With ``repair`` it is moved into ``damaged/`` and removed from the
         file, so its task runs again; without, it is skipped with a warning.
         """
         bad: list[str] = []
-        yield from read_jsonl(path, bad=bad)
+        for record in read_jsonl(path, bad=bad):
+            yield upgrade(record, self.prompts)
         if bad:
             if repair:
                 self._set_aside(path)

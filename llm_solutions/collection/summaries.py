@@ -243,6 +243,32 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def original_start(store: SessionStore) -> float:
+    """When the session first started: from progress.json, else from summary.json (which
+    remembers it too when progress.json is unreadable), else now."""
+    for name, field_name in (("progress.json", "start_time"), ("summary.json", "collection_start")):
+        data = _table(store.read_json(name))
+        if name == "summary.json":
+            data = _table(data.get("collection_metadata"))
+        value = data.get(field_name)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+            return float(value)
+    return time.time()
+
+
+def earlier_counters(store: SessionStore) -> dict[str, Any]:
+    """What the session's earlier processes counted (requests, cache, extraction)."""
+    progress = _table(store.read_json("progress.json"))
+    if isinstance(progress.get("counters"), dict):
+        return dict(progress["counters"])
+    return counters(_table(_table(store.read_json("summary.json")).get("collection_metadata")))
+
+
+def _table(value: Any) -> dict[str, Any]:
+    """``value`` if it is a JSON object, else an empty one (a damaged file reads as nothing)."""
+    return value if isinstance(value, dict) else {}
+
+
 def build_final_report(progress: dict[str, Any], *, end: float) -> dict[str, Any]:
     """The ``final_report.json`` document, from the final ``progress.json`` content."""
     current = progress["current_progress"]

@@ -9,7 +9,7 @@ from typing import Protocol
 from llm_solutions.dataset import Problem
 from llm_solutions.models.base import Request
 from llm_solutions.models.config import ModelConfig
-from llm_solutions.models.tokens import prompt_tokens, text_tokens
+from llm_solutions.models.tokens import request_prompt_tokens, text_tokens
 from llm_solutions.prompts import render_prompt
 
 # An answer is taken to be about twice the canonical solution (code plus some prose).
@@ -69,6 +69,7 @@ def build_request(config: ModelConfig, problem: Problem, sample: int) -> Request
         top_p=None if config.reasoning else params.get("top_p"),
         reasoning_effort=params.get("reasoning_effort"),
         extra=dict(params.get("extra") or {}),
+        images=problem.images,
         metadata={
             "task_id": problem.task_id,
             "name": problem.name,
@@ -85,7 +86,7 @@ def estimate_usage(config: ModelConfig, problem: Problem) -> tuple[int, int, int
     capped by ``max_tokens``; reasoning models think before answering, so theirs is the cap.
     """
     request = build_request(config, problem, 0)
-    prompt = prompt_tokens(request.messages)
+    prompt = request_prompt_tokens(request)
     expected = min(
         _EXPECTED_ANSWER_FACTOR * text_tokens(problem.canonical_solution) + _EXPECTED_PROSE_TOKENS, config.max_tokens
     )

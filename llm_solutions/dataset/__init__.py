@@ -7,19 +7,24 @@ Each line describes one problem::
      "category": "dataclass", "complexity": 2, "object": "class"}
 
 ``tests`` may be a JSON string (as above) or a list; ``ctx`` is setup code run before the
-assertion.  ``load_dataset`` checks every line and reports each problem as
-``file:line: reason``; it refuses a bad dataset unless asked to skip bad lines.
+assertion.  An image problem adds ``"images": ["table.png", ...]``: paths relative to its
+JSONL file, or ``data:`` URLs (``dataset.images``); they are shown to the model with the
+prompt, and only models whose table row accepts images may be asked such problems.
+``load_dataset`` checks every line and reports each problem as ``file:line: reason``; it
+refuses a bad dataset unless asked to skip bad lines.  It takes one folder or several, loaded
+together in order; a task_id in two folders must be the same problem in both.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from llm_solutions.dataset.images import parse_images
 from llm_solutions.errors import DatasetError
 
 BUILTIN_DATASET = Path(__file__).parent / "builtin"
@@ -64,11 +69,15 @@ class Problem:
     complexity: int
     object: str = "function"
     source: str = field(default="", compare=False)
+    images: tuple[str, ...] = field(default=(), compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["tests"] = [asdict(t) for t in self.tests]
         data.pop("source")
+        data["images"] = list(self.images)
+        if not self.images:
+            data.pop("images")  # text problems keep the shape they always had
         return data
 
 
@@ -79,6 +88,12 @@ class Dataset:
     path: Path
     problems: list[Problem]
     skipped: list[str] = field(default_factory=list)
+    paths: list[Path] = field(default_factory=list)  # every folder loaded (``path`` is the first)
+
+    @property
+    def label(self) -> str:
+        """The folder, or the folders joined with ``+``, for messages."""
+        return " + ".join(str(p) for p in self.paths) if len(self.paths) > 1 else str(self.path)
 
     @property
     def categories(self) -> list[str]:
@@ -98,7 +113,7 @@ class Dataset:
             if unknown:
                 raise DatasetError(
                     f"unknown categor{'y' if len(unknown) == 1 else 'ies'} {', '.join(unknown)} in "
-                    f"{self.path}; available: {', '.join(self.categories)}"
+                    f"{self.label}; available: {', '.join(self.categories)}"
                 )
         chosen: list[Problem] = []
         counts: dict[str, int] = {}
@@ -114,6 +129,10 @@ class Dataset:
         return chosen
 
 
+#: What ``load_dataset`` takes: one folder (or file), several, or ``None`` for the built-in set.
+DatasetPaths = str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None
+
+
 def resolve_dataset_path(path: str | os.PathLike[str] | None = None) -> Path:
     """The dataset directory: ``path``, or the built-in set when ``None``.
 
@@ -121,6 +140,14 @@ def resolve_dataset_path(path: str | os.PathLike[str] | None = None) -> Path:
     resumed session never switches to whatever the environment names today.
     """
     return Path(path or BUILTIN_DATASET).expanduser()
+
+
+def resolve_dataset_paths(paths: DatasetPaths = None) -> list[Path]:
+    """The dataset folders, in order and without repeats: ``paths`` as one or a list, or
+    the built-in set when ``None`` or empty."""
+    items = [paths] if paths is None or isinstance(paths, (str, os.PathLike)) else list(paths)
+    roots = [resolve_dataset_path(item) for item in items if item]
+    return list(dict.fromkeys(roots)) or [resolve_dataset_path(None)]
 
 
 def _parse_tests(value: Any) -> tuple[TestCase, ...]:
@@ -145,8 +172,11 @@ def _parse_tests(value: Any) -> tuple[TestCase, ...]:
     return tuple(cases)
 
 
-def parse_problem(data: Any, source: str = "") -> Problem:
-    """Build a ``Problem`` from one decoded line; ``ValueError`` says what is wrong."""
+def parse_problem(data: Any, source: str = "", base: Path | None = None) -> Problem:
+    """Build a ``Problem`` from one decoded line; ``ValueError`` says what is wrong.
+
+    ``base`` is the folder image paths are relative to (the JSONL file's).
+    """
     if not isinstance(data, dict):
         raise ValueError(f"expected a JSON object, got {type(data).__name__}")
     missing = [name for name in REQUIRED_FIELDS if name not in data]
@@ -167,27 +197,36 @@ def parse_problem(data: Any, source: str = "") -> Problem:
         complexity=data["complexity"],
         object=str(data.get("object", "function")),
         source=source,
+        images=parse_images(data.get("images"), base),
     )
 
 
-def load_dataset(path: str | os.PathLike[str] | None = None, *, skip_invalid: bool = False) -> Dataset:
-    """Load and check every ``*.jsonl`` file in the dataset directory.
+def load_dataset(path: DatasetPaths = None, *, skip_invalid: bool = False) -> Dataset:
+    """Load and check every ``*.jsonl`` file in the dataset directory, or directories.
 
-    Raises ``DatasetError`` listing every bad line as ``file:line: reason`` unless
+    ``path`` is one folder (or one ``.jsonl`` file) or a list of them, loaded together in
+    order.  Raises ``DatasetError`` listing every bad line as ``file:line: reason`` unless
     ``skip_invalid`` is set, in which case bad lines are left out and listed in
-    ``Dataset.skipped``.
+    ``Dataset.skipped``.  A task_id found in two folders is kept once when both lines hold
+    the same problem, and is otherwise an error naming both places (whatever
+    ``skip_invalid`` says: neither line is bad, the folders disagree).
     """
-    root = resolve_dataset_path(path)
-    if not root.exists():
-        raise DatasetError(f"dataset {root} does not exist; pass --dataset DIR or set DATASET_PATH")
-    files = [root] if root.is_file() else sorted(root.glob("*.jsonl"))
-    if not files:
-        raise DatasetError(f"dataset {root} has no *.jsonl files; point --dataset at a folder of them")
+    roots = resolve_dataset_paths(path)
+    label = " + ".join(str(root) for root in roots)
+    hint = "pass --dataset DIR or set DATASET_PATH" if len(roots) == 1 else "fix the list of dataset folders"
+    files: list[tuple[int, Path]] = []
+    for index, root in enumerate(roots):
+        if not root.exists():
+            raise DatasetError(f"dataset {root} does not exist; {hint}")
+        found = [root] if root.is_file() else sorted(root.glob("*.jsonl"))
+        if not found:
+            raise DatasetError(f"dataset {root} has no *.jsonl files; point --dataset at a folder of them")
+        files += [(index, file) for file in found]
 
     problems: list[Problem] = []
     bad: list[str] = []
-    seen: dict[str, str] = {}
-    for file in files:
+    seen: dict[str, tuple[str, int, Problem]] = {}
+    for index, file in files:
         with file.open("rb") as handle:
             for number, raw in enumerate(handle, start=1):
                 where = f"{file}:{number}"
@@ -199,7 +238,7 @@ def load_dataset(path: str | os.PathLike[str] | None = None, *, skip_invalid: bo
                 if not line.strip():
                     continue
                 try:
-                    problem = parse_problem(json.loads(line), source=where)
+                    problem = parse_problem(json.loads(line), source=where, base=file.parent)
                 except json.JSONDecodeError as e:
                     bad.append(f"{where}: malformed JSON ({e.msg} at column {e.colno})")
                     continue
@@ -207,19 +246,25 @@ def load_dataset(path: str | os.PathLike[str] | None = None, *, skip_invalid: bo
                     bad.append(f"{where}: {e}")
                     continue
                 if problem.task_id in seen:
-                    bad.append(f"{where}: duplicate task_id '{problem.task_id}' (first at {seen[problem.task_id]})")
-                    continue
-                seen[problem.task_id] = where
+                    first, first_root, earlier = seen[problem.task_id]
+                    if first_root == index:
+                        bad.append(f"{where}: duplicate task_id '{problem.task_id}' (first at {first})")
+                    elif earlier.to_dict() != problem.to_dict():
+                        raise DatasetError(
+                            f"task_id '{problem.task_id}' is two different problems, in {first} and {where}; "
+                            "rename one, or leave one of the folders out")
+                    continue  # the same problem in two folders: kept once
+                seen[problem.task_id] = (where, index, problem)
                 problems.append(problem)
 
     if bad and not skip_invalid:
         more = f" (and {len(bad) - 1} more; check-dataset lists them all)" if len(bad) > 1 else ""
         them = "them" if len(bad) > 1 else "it"
         raise DatasetError(
-            f"dataset {root} has {len(bad)} bad line{'s' if len(bad) > 1 else ''}: {bad[0]}{more}; fix "
+            f"dataset {label} has {len(bad)} bad line{'s' if len(bad) > 1 else ''}: {bad[0]}{more}; fix "
             f"{them} or pass --skip-invalid to leave {them} out",
             problems=bad,
         )
     if not problems:
-        raise DatasetError(f"dataset {root} has no valid problems")
-    return Dataset(path=root, problems=problems, skipped=bad)
+        raise DatasetError(f"dataset {label} has no valid problems")
+    return Dataset(path=roots[0], problems=problems, skipped=bad, paths=roots)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from llm_solutions.dataset import Problem
 from llm_solutions.generation.answers import ItemText, parse_items, parse_subtopics
-from llm_solutions.generation.diversity import DiversityIndex, unit_vector
+from llm_solutions.generation.diversity import EMBED_BATCH, DiversityIndex, unit_vector
 from llm_solutions.generation.quotas import Quotas
 from llm_solutions.generation.requests import (
     BatchSpec,
@@ -39,7 +39,6 @@ log = logging.getLogger(__name__)
 
 #: Worker batches in a row without an accepted problem before a category is given up.
 UNPRODUCTIVE_BATCHES = 10
-_EMBED_BATCH = 64
 
 
 # Angles a category is approached from when no planner writes its sub-topics.
@@ -258,8 +257,8 @@ class Judge:
         known = [(f"exclude:{label}/{p.task_id}", p.problem) for label, problems in excluded for p in problems]
         for category in self.runner.plan.categories:
             known += [(str(r.get("task_id")), str(r.get("problem"))) for r in self.runner.store.problems(category.name)]
-        for start in range(0, len(known), _EMBED_BATCH):
-            chunk = known[start:start + _EMBED_BATCH]
+        for start in range(0, len(known), EMBED_BATCH):
+            chunk = known[start:start + EMBED_BATCH]
             vectors = await embedder([text for _, text in chunk])
             for (owner, _), vector in zip(chunk, vectors, strict=True):
                 self.index.add_vector(owner, unit_vector(vector))

@@ -41,6 +41,8 @@ Embedder = Callable[[list[str]], Awaitable[Sequence[Sequence[float]]]]
 
 NUM_PERM = 64
 EXCLUDED = "exclude:"
+#: Known problems (excluded datasets, earlier runs) are embedded this many per call.
+EMBED_BATCH = 64
 # A band match is confirmed with the signature, so banding may favour recall over precision.
 _LSH_WEIGHTS = (0.1, 0.9)
 

@@ -24,7 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from llm_solutions.dataset import BUILTIN_DATASET, load_dataset
 from llm_solutions.errors import ConfigError
+from llm_solutions.generation.diversity import EMBED_BATCH
 from llm_solutions.generation.requests import (
     TOKENS_PER_PROBLEM,
     BatchSpec,
@@ -35,11 +37,13 @@ from llm_solutions.generation.requests import (
 )
 from llm_solutions.generation.settings import OPTIONS, CategorySpec, GenerationSettings, parse_complexity
 from llm_solutions.models.registry import Registry
-from llm_solutions.models.tokens import prompt_tokens
+from llm_solutions.models.tokens import prompt_tokens, text_tokens
 from llm_solutions.settings.layers import ConfigFile
 
 #: The share of candidates a dry run expects to be accepted (the rest cost calls too).
 EXPECTED_ACCEPTANCE = 0.75
+#: Tokens of one problem text a dry run expects, when no excluded dataset gives an average.
+CANDIDATE_TEXT_TOKENS = 120
 
 
 @dataclass
@@ -297,7 +301,28 @@ def estimate(plan: GenerationPlan, registry: Registry) -> list[CallEstimate]:
         outputs = sum(20 * subtopic_count(c, settings) for c in planned)
         worst = sum(planner_request(config, c, settings).max_tokens for c in planned)
         rows.append(_row("planner", config, calls, inputs, outputs, worst))
+    if settings.embedding_model:
+        rows.append(_embedding_row(plan, registry.get(settings.embedding_model)))
     return rows
+
+
+def _embedding_row(plan: GenerationPlan, config: Any) -> CallEstimate:
+    """The semantic check's embedding calls: the excluded datasets' problems once, in
+    batches, and then each candidate that passes verification, one call each (every
+    candidate is counted: the check runs before a problem is accepted)."""
+    settings = plan.settings
+    known: list[str] = []
+    if settings.exclude_builtin:
+        known += [p.problem for p in load_dataset(BUILTIN_DATASET).problems]
+    for path in settings.exclude_datasets:
+        known += [p.problem for p in load_dataset(path, skip_invalid=True).problems]
+    known_tokens = sum(text_tokens(text) for text in known)
+    per_candidate = round(known_tokens / len(known)) if known else CANDIDATE_TEXT_TOKENS
+    candidates = sum(math.ceil(category.count / EXPECTED_ACCEPTANCE) for category in plan.categories)
+    per_call = min(EMBED_BATCH, int(config.model_params.get("max_batch") or EMBED_BATCH))
+    calls = math.ceil(len(known) / per_call) + candidates
+    inputs = known_tokens + candidates * per_candidate
+    return _row("embedding", config, calls, inputs, 0, 0)
 
 
 def _row(kind: str, config: Any, calls: int, inputs: int, outputs: int, worst: int) -> CallEstimate:

@@ -26,6 +26,7 @@ from typing import Any
 
 from llm_solutions.cache.settings import cache_settings
 from llm_solutions.calls import Budget, CallResult
+from llm_solutions.calls.embedding import require_embedding_model
 from llm_solutions.evaluation.evaluator import open_evaluator
 from llm_solutions.generation.answers import ItemText, parse_items
 from llm_solutions.generation.candidates import Judge
@@ -34,7 +35,14 @@ from llm_solutions.generation.interruption import Interruption
 from llm_solutions.generation.plan import GenerationPlan
 from llm_solutions.generation.report import ProgressBar, Tally, build_report
 from llm_solutions.generation.requests import BatchSpec, call_sample, worker_request
-from llm_solutions.generation.services import Progress, Services, load_excluded, open_services, read_progress
+from llm_solutions.generation.services import (
+    Progress,
+    Services,
+    embedder_for,
+    load_excluded,
+    open_services,
+    read_progress,
+)
 from llm_solutions.generation.store import WORK_DIR, GenerationStore
 from llm_solutions.generation.verification import Verifier
 from llm_solutions.models.base import BaseModel, Usage
@@ -103,9 +111,12 @@ class GenerationRunner:
         plan.check()
         settings.require_run_settings()
         registry = self._registry or load_registry(settings.models_file)
-        names = [n for n in (settings.worker_model, settings.planner_model) if n and n not in (self._models or {})]
+        names = [n for n in (settings.worker_model, settings.planner_model, settings.embedding_model)
+                 if n and n not in (self._models or {})]
         configs = [registry.get(name) for name in dict.fromkeys(names)]
         registry.require_keys(configs)
+        if settings.embedding_model in names:
+            require_embedding_model(registry.get(str(settings.embedding_model)))
         excluded = load_excluded(plan)
         if self.resume:
             GenerationStore.check_existing(self.root)
@@ -132,6 +143,9 @@ class GenerationRunner:
                 shutil.rmtree(made[0], ignore_errors=True)
             raise
         try:
+            if self.embedder is None and settings.embedding_model:
+                self.embedder = embedder_for(settings.embedding_model, registry, services, self._models)
+                self.embedding_model = settings.embedding_model
             return await self._run_open(store, services, excluded, isolation)
         finally:
             await services.close()

@@ -13,14 +13,16 @@ import logging
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from llm_solutions.cache.response_cache import open_cache
 from llm_solutions.cache.settings import cache_settings
 from llm_solutions.calls import Budget, Caller
+from llm_solutions.calls.embedding import Embedder
 from llm_solutions.dataset import BUILTIN_DATASET, Problem, load_dataset, parse_problem
 from llm_solutions.evaluation.evaluator import SolutionEvaluator
 from llm_solutions.generation.diversity import DiversityIndex
+from llm_solutions.generation.diversity import Embedder as EmbedFunction
 from llm_solutions.generation.fingerprints import signature, title
 from llm_solutions.generation.plan import GenerationPlan
 from llm_solutions.generation.requests import BatchSpec
@@ -78,6 +80,18 @@ async def open_services(plan: GenerationPlan, registry: Registry, evaluator: Sol
         await services.close()
         raise
     return services
+
+
+def embedder_for(name: str, registry: Registry, services: Services,
+                 models: dict[str, BaseModel] | None = None) -> EmbedFunction:
+    """The semantic check's embedding function: the embedding model ``name`` (built here and
+    owned by ``services``, unless ``models`` has it) called through the run's caller, so its
+    calls are cached by input, rate-limited, retried and counted in the budget."""
+    model = (models or {}).get(name)
+    if model is None:
+        [model] = build_models(registry, [registry.get(name)], timeout=services.caller.timeout)
+        services.owned.append(model)
+    return cast(EmbedFunction, Embedder(model, services.caller))
 
 
 def load_excluded(plan: GenerationPlan) -> list[tuple[str, list[Problem]]]:

@@ -84,6 +84,7 @@ OPTIONS = OptionTable("generation", [
     Option("recent_window", whole(1, 100_000), default=200, flag="--recent-window"),
     Option("near_duplicate_threshold", _fraction, default=0.7, flag="--near-duplicate-threshold"),
     Option("semantic_threshold", _fraction, default=0.92, flag="--semantic-threshold"),
+    Option("embedding_model", optional(text), flag="--embedding-model"),
     Option("avoid_list", whole(0, 200), default=20, flag="--avoid-list"),
     Option("checkpoint_every", whole(1), default=10, flag="--checkpoint-every"),
     Option("temperature", optional(_temperature), flag="--temperature"),
@@ -120,7 +121,8 @@ class GenerationSettings:
     * ``recent_window``, ``near_duplicate_threshold``: the near-duplicate check (MinHash
       Jaccard similarity of the problem text against the last N accepted, and against all
       of them through an LSH index); ``semantic_threshold``: cosine similarity of
-      embeddings, when an embedding function is given;
+      embeddings, from ``embedding_model`` (an embedding row of the model table, called
+      through the run's caller) or an embedding function given in code;
     * ``avoid_list``: how many accepted titles a worker call is told to avoid;
     * ``checkpoint_every``: accepted problems between state-file checkpoints;
     * ``verify_workers``: sandboxes verifying at once (default: one per core);
@@ -142,6 +144,7 @@ class GenerationSettings:
     recent_window: int
     near_duplicate_threshold: float
     semantic_threshold: float
+    embedding_model: str | None
     avoid_list: int
     checkpoint_every: int
     temperature: float | None

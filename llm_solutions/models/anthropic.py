@@ -27,7 +27,7 @@ from llm_solutions.errors import (
     TransientError,
 )
 from llm_solutions.headers import lowered
-from llm_solutions.models.base import BaseModel, Completion, Request, token_count
+from llm_solutions.models.base import BaseModel, Completion, Request, split_data_url, token_count
 from llm_solutions.models.failures import connection_failure, error_for_status, one_line
 
 DEFAULT_TIMEOUT = 180.0
@@ -67,11 +67,26 @@ class AnthropicModel(BaseModel):
 
     # --- request -------------------------------------------------------------------------
 
+    @staticmethod
+    def messages(request: Request) -> list[dict[str, Any]]:
+        """The chat messages; images go with the last user message as base64 ``image``
+        blocks, before its text (where Claude reads them best)."""
+        messages: list[dict[str, Any]] = request.chat
+        if request.images:
+            last = max(i for i, m in enumerate(messages) if m["role"] == "user")
+            blocks: list[dict[str, Any]] = []
+            for url in request.images:
+                media_type, data = split_data_url(url)
+                blocks.append({"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}})
+            blocks.append({"type": "text", "text": messages[last]["content"]})
+            messages[last] = {"role": "user", "content": blocks}
+        return messages
+
     def body(self, request: Request) -> dict[str, Any]:
         """Keyword arguments for ``messages.create`` (unknown fields go in ``extra_body``)."""
         params = self.config.model_params
         max_tokens = request.max_tokens
-        kwargs: dict[str, Any] = {"model": self.api_model, "messages": request.chat}
+        kwargs: dict[str, Any] = {"model": self.api_model, "messages": self.messages(request)}
         if request.system:
             kwargs["system"] = request.system
         thinking: dict[str, Any] | None = None

@@ -9,6 +9,10 @@ model call takes, so a provider module stays small and a new provider is one sho
 from __future__ import annotations
 
 import abc
+import base64
+import binascii
+import hashlib
+from copy import deepcopy
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -30,6 +34,8 @@ class Request:
     has none (Anthropic) the prompt itself must ask for JSON.
     ``metadata`` is never sent and never part of the cache key: it tells the offline model
     and test doubles which problem is being asked (task id, canonical solution).
+    ``images`` are ``data:`` URLs (``data:image/png;base64,...``) shown with the last user
+    message, each provider in its own wire format; the cache key covers their content hash.
     """
 
     messages: tuple[dict[str, str], ...]
@@ -40,8 +46,10 @@ class Request:
     extra: dict[str, Any] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict, compare=False)
     json_output: bool = False
+    images: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "images", tuple(self.images))
         # A problem or an answer quoted in a prompt may hold lone surrogates, which no
         # UTF-8 request body can carry (the SDKs fail on them): send U+FFFD instead.
         messages = tuple(
@@ -62,10 +70,35 @@ class Request:
         return [dict(m) for m in self.messages if m["role"] != "system"]
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        # Field by field: ``asdict`` would deep-copy the metadata (a whole canonical
+        # solution) and the images only to drop them; records are built from this in bulk.
+        data = {name: deepcopy(getattr(self, name)) if name == "extra" else getattr(self, name)
+                for name in self.__dataclass_fields__ if name not in ("metadata", "images")}
         data["messages"] = [dict(m) for m in self.messages]
-        data.pop("metadata")
+        # Images can be megabytes: their hashes name them (as in the cache key).
+        data["images"] = [image_digest(url) for url in self.images]
+        if not data["images"]:
+            data.pop("images")
         return data
+
+
+def split_data_url(url: str) -> tuple[str, str]:
+    """``(media type, base64 data)`` of a ``data:<type>;base64,<data>`` URL; ``ValueError`` otherwise."""
+    head, comma, data = url.partition(",")
+    if not comma or not head.startswith("data:") or not head.endswith(";base64"):
+        raise ValueError("is not a base64 data URL (data:image/png;base64,...)")
+    media_type = head[len("data:"):-len(";base64")] or "application/octet-stream"
+    return media_type, data
+
+
+def image_digest(url: str) -> str:
+    """``<media type>:<SHA-256 of the image's bytes>``, which names it in cache keys."""
+    try:
+        media_type, data = split_data_url(url)
+        raw = base64.b64decode(data, validate=False)
+    except (ValueError, binascii.Error):
+        media_type, raw = "unknown", url.encode("utf-8", "replace")
+    return f"{media_type}:{hashlib.sha256(raw).hexdigest()}"
 
 
 @dataclass

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 #: What a provider counts against its token limit (``ProviderConfig.token_accounting``).
 TOKEN_ACCOUNTING = ("usage", "max_tokens", "max_tokens_until_answer")
+#: What a model does (``ModelConfig.kind``).
+MODEL_KINDS = ("chat", "embedding")
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,7 @@ class ProviderConfig:
     model_env: str | None = None
     token_accounting: str = "usage"
     description: str = ""
+    batch_discount: float | None = None  # share of the price a batch API saves; None: no batch API
 
     def __post_init__(self) -> None:
         if self.token_accounting not in TOKEN_ACCOUNTING:
@@ -85,7 +88,10 @@ class ModelConfig:
     limits default to the provider's when ``None``.  ``quick_test`` marks the cheap models
     ``--quick-test`` (and ``--dry-run``) use when no model is named; ``context_window`` is
     the most tokens, prompt and answer together, one request may use (``None``: unknown);
-    ``images`` says the model accepts images in its prompts.
+    ``images`` says the model accepts images in its prompts.  ``kind`` is ``"chat"`` (answers
+    prompts) or ``"embedding"`` (turns texts into vectors; ``model_params`` may hold
+    ``max_batch``, ``max_input_tokens``, ``max_batch_tokens`` and ``dimensions``);
+    ``timeout`` replaces the run's per-request timeout for this model (seconds).
     """
 
     name: str
@@ -105,6 +111,13 @@ class ModelConfig:
     context_window: int | None = None
     images: bool = False
     description: str = ""
+    kind: str = "chat"
+    timeout: float | None = None
+    batch_discount: float | None = None  # replaces the provider's batch discount (0.5: half price)
+
+    def __post_init__(self) -> None:
+        if self.kind not in MODEL_KINDS:
+            raise ConfigError(f"model '{self.name}': kind {self.kind!r} is not one of {', '.join(MODEL_KINDS)}")
 
     @property
     def api_model(self) -> str:

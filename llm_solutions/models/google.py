@@ -15,6 +15,7 @@ base URL that ends in the version (``http://proxy:4000/v1beta``).
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import time
@@ -36,8 +37,9 @@ from llm_solutions.errors import (
     TransientError,
 )
 from llm_solutions.headers import lowered
-from llm_solutions.models.base import BaseModel, Completion, Request, token_count
+from llm_solutions.models.base import BaseModel, Completion, Request, split_data_url, token_count
 from llm_solutions.models.failures import connection_failure, error_for_status, one_line
+from llm_solutions.models.tokens import text_tokens
 
 DEFAULT_TIMEOUT = 180.0
 _REFUSAL_REASONS = {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "IMAGE_SAFETY", "MODEL_ARMOR"}
@@ -124,13 +126,23 @@ class GoogleModel(BaseModel):
     # --- request -------------------------------------------------------------------------
 
     def contents(self, request: Request) -> list[types.Content]:
-        return [
+        """The chat as contents; images go with the last user turn as ``inline_data``
+        parts (the decoded bytes; the SDK sends them base64), before its text."""
+        contents = [
             types.Content(
                 role="model" if m["role"] == "assistant" else "user",
                 parts=[types.Part(text=m["content"])],
             )
             for m in request.chat
         ]
+        if request.images:
+            last = max(i for i, c in enumerate(contents) if c.role == "user")
+            images = []
+            for url in request.images:
+                media_type, data = split_data_url(url)
+                images.append(types.Part(inline_data=types.Blob(mime_type=media_type, data=base64.b64decode(data))))
+            contents[last].parts = [*images, *(contents[last].parts or [])]
+        return contents
 
     def config_for(self, request: Request) -> types.GenerateContentConfig:
         """The ``GenerateContentConfig``; unknown ``extra`` fields are refused up front."""
@@ -284,3 +296,40 @@ class GoogleModel(BaseModel):
             )
         if error is not None:
             raise error
+
+
+class GoogleEmbeddingModel(GoogleModel):
+    """A Gemini embedding model (``embed_content``, sent as one ``batchEmbedContents``):
+    each user message of the request is one input; ``raw["embeddings"]`` holds the vectors.
+    The Developer API reports no token usage for embeddings, so the inputs' estimated
+    tokens are billed; ``model_params["dimensions"]`` sets ``output_dimensionality``."""
+
+    async def generate(self, request: Request) -> Completion:
+        inputs = [m["content"] for m in request.messages if m["role"] == "user"]
+        dimensions = self.config.model_params.get("dimensions")
+        config = types.EmbedContentConfig(output_dimensionality=int(dimensions) if dimensions else None)
+        started = time.perf_counter()
+        try:
+            response = await self.client.aio.models.embed_content(model=self.api_model, contents=inputs,
+                                                                  config=config)
+        except genai_errors.APIError as e:
+            raise self.status_error(e) from e
+        except (TimeoutError, aiohttp.ClientError) as e:
+            unreachable = connection_failure(self.provider, self.name, self.base_url, e)
+            if unreachable is not None:
+                raise unreachable from e
+            if isinstance(e, (TimeoutError, aiohttp.ServerTimeoutError)):
+                raise RequestTimeoutError(f"{self.name}: request timed out", provider=self.provider) from e
+            raise TransientError(f"{self.name}: connection failed: {one_line(str(e))}", provider=self.provider) from e
+        except (json.JSONDecodeError, pydantic.ValidationError) as e:
+            raise TransientError(
+                f"{self.name}: response is not valid JSON ({e})", provider=self.provider, status=200
+            ) from e
+        vectors = [list(e.values or []) for e in response.embeddings or []]
+        if len(vectors) != len(inputs) or not all(vectors):
+            raise TransientError(f"{self.name}: {len(vectors)} embeddings for {len(inputs)} inputs",
+                                 provider=self.provider, status=200)
+        headers = lowered(response.sdk_http_response.headers if response.sdk_http_response else None)
+        return Completion(text="", input_tokens=sum(text_tokens(text) for text in inputs),
+                          latency=time.perf_counter() - started, model=self.api_model,
+                          raw={"embeddings": vectors}, headers=headers)

@@ -10,11 +10,14 @@ reproducible.
 from __future__ import annotations
 
 import hashlib
+import itertools
+import math
+import re
 import time
 
 from llm_solutions.errors import BadRequestError
 from llm_solutions.models.base import BaseModel, Completion, Request
-from llm_solutions.models.tokens import prompt_tokens, text_tokens
+from llm_solutions.models.tokens import request_prompt_tokens, text_tokens
 
 _OPENINGS = (
     "Here is a solution that satisfies the requirements:",
@@ -53,10 +56,34 @@ class OfflineModel(BaseModel):
         text = f"{opening}\n\n{fence}\n{solution.strip()}\n```{closing}\n"
         return Completion(
             text=text,
-            input_tokens=prompt_tokens(request.messages),
+            input_tokens=request_prompt_tokens(request),
             output_tokens=text_tokens(text),
             finish_reason="stop",
             latency=time.perf_counter() - started,
             model=self.api_model,
             raw={"offline": True, "text": text},
         )
+
+
+class OfflineEmbeddingModel(BaseModel):
+    """Embeddings without a network: each input's words and word pairs hashed into a fixed
+    number of dimensions, then normalised.  Texts sharing most words come out close, so
+    the semantic-duplicate check can be tried end to end for free; it knows no synonyms."""
+
+    provider = "offline"
+
+    async def generate(self, request: Request) -> Completion:
+        started = time.perf_counter()
+        size = int(self.config.model_params.get("dimensions") or 256)
+        vectors = []
+        for message in request.messages:
+            words = re.findall(r"\w+", message["content"].lower())
+            vector = [0.0] * size
+            for feature in [*words, *(f"{a} {b}" for a, b in itertools.pairwise(words))]:
+                digest = int.from_bytes(hashlib.blake2b(feature.encode(), digest_size=8).digest(), "big")
+                vector[digest % size] += 1.0 if (digest >> 32) & 1 else -1.0
+            norm = math.sqrt(sum(v * v for v in vector)) or 1.0
+            vectors.append([v / norm for v in vector])
+        return Completion(text="", input_tokens=sum(text_tokens(m["content"]) for m in request.messages),
+                          latency=time.perf_counter() - started, model=self.api_model,
+                          raw={"embeddings": vectors})

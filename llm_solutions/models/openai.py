@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import httpx2
 import openai
@@ -82,6 +82,18 @@ def _message_text(content: Any) -> str:
     return str(content)
 
 
+def chat_messages(request: Request) -> list[dict[str, Any]]:
+    """The messages on the wire; images go with the last user message as ``image_url``
+    parts holding their data URLs, before its text."""
+    messages: list[dict[str, Any]] = [dict(m) for m in request.messages]
+    if request.images:
+        last = max(i for i, m in enumerate(messages) if m["role"] == "user")
+        parts: list[dict[str, Any]] = [{"type": "image_url", "image_url": {"url": url}} for url in request.images]
+        parts.append({"type": "text", "text": messages[last]["content"]})
+        messages[last]["content"] = parts
+    return messages
+
+
 class OpenAIChatModel(BaseModel):
     """A model behind an OpenAI-compatible ``/chat/completions`` endpoint."""
 
@@ -123,7 +135,7 @@ class OpenAIChatModel(BaseModel):
     def body(self, request: Request, model_id: str) -> dict[str, Any]:
         """The request body; reasoning models get no sampling parameters."""
         params = self.config.model_params
-        body: dict[str, Any] = {"model": model_id, "messages": [dict(m) for m in request.messages]}
+        body: dict[str, Any] = {"model": model_id, "messages": chat_messages(request)}
         body[str(params.get("token_param", self.token_param))] = request.max_tokens
         if not self.config.reasoning:
             if request.temperature is not None:
@@ -354,3 +366,63 @@ class LocalOpenAIModel(OpenAIChatModel):
                 )
             self._listed_model = ids[0]
         return self._listed_model
+
+
+class EmbeddingMixin:
+    """``/embeddings`` instead of ``/chat/completions``: each user message of the request is
+    one input, and the answer's ``raw["embeddings"]`` holds one vector per input, in order.
+    ``model_params["dimensions"]`` asks for shorter vectors (text-embedding-3 models)."""
+
+    async def generate(self, request: Request) -> Completion:
+        model = cast(OpenAIChatModel, self)
+        inputs = [m["content"] for m in request.messages if m["role"] == "user"]
+        body: dict[str, Any] = {"encoding_format": "float"}
+        dimensions = model.config.model_params.get("dimensions")
+        if dimensions:
+            body["dimensions"] = int(dimensions)
+        body.update(model.config.model_params.get("extra") or {})
+        body.update(request.extra)
+        headers: dict[str, str] = {}
+        started = time.perf_counter()
+        try:
+            model_id = await model.resolve_model_id()
+            raw = await model.client.embeddings.with_raw_response.create(model=model_id, input=inputs, **body)
+            headers = lowered(raw.headers)
+            payload = raw.http_response.json()
+        except openai.APIStatusError as e:
+            raise model.status_error(e) from e
+        except openai.APIConnectionError as e:
+            unreachable = connection_failure(model.provider, model.name, model.base_url, e)
+            if unreachable is not None:
+                raise unreachable from e
+            if isinstance(e, openai.APITimeoutError):
+                raise RequestTimeoutError(f"{model.name}: request timed out", provider=model.provider) from e
+            raise TransientError(f"{model.name}: connection failed: {one_line(str(e))}",
+                                 provider=model.provider) from e
+        except json.JSONDecodeError as e:
+            raise TransientError(f"{model.name}: response is not valid JSON ({e})", provider=model.provider,
+                                 status=200, headers=headers) from e
+        except openai.OpenAIError as e:
+            raise ProviderError(f"{model.name}: {e}", provider=model.provider) from e
+        data = payload.get("data") if isinstance(payload, dict) else None
+        items = sorted((d for d in data or [] if isinstance(d, dict)), key=lambda d: int(d.get("index", 0)))
+        vectors = [d.get("embedding") for d in items]
+        if len(vectors) != len(inputs) or not all(isinstance(v, list) and v for v in vectors):
+            raise TransientError(f"{model.name}: {len(vectors)} embeddings for {len(inputs)} inputs",
+                                 provider=model.provider, status=200, headers=headers)
+        usage = payload.get("usage") or {}
+        return Completion(text="", input_tokens=token_count(usage.get("prompt_tokens")),
+                          latency=time.perf_counter() - started, model=payload.get("model"),
+                          raw={"embeddings": vectors}, headers=headers)
+
+
+class OpenAIEmbeddingModel(EmbeddingMixin, OpenAIModel):
+    """OpenAI's embedding models (``embeddings.create``)."""
+
+
+class LocalOpenAIEmbeddingModel(EmbeddingMixin, LocalOpenAIModel):
+    """An embedding model served by a local OpenAI-compatible server."""
+
+
+class OpenAICompatibleEmbeddingModel(EmbeddingMixin, OpenAIChatModel):
+    """An embedding model behind another OpenAI-compatible service (a ``[[providers]]`` row)."""

@@ -160,6 +160,45 @@ def _check_type(value: Any, annotation: str, where: str) -> None:
         raise ConfigError(f"{where} = {value!r} is not valid; give a number of at least 0")
 
 
+def build_row(kind: type, row: Any, where: str) -> Any:
+    """A ``ProviderConfig`` or ``ModelConfig`` from a table of a models file or run file, every
+    key and type checked; ``where`` names the file (and line) for the one-line error."""
+    if not isinstance(row, dict) or "name" not in row:
+        raise ConfigError(f"{where}: each entry needs a 'name'")
+    allowed = {f.name for f in fields(kind)}
+    unknown = sorted(set(row) - allowed)
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], sorted(allowed), n=1, cutoff=0.5)
+        hint = f"did you mean '{close[0]}'?" if close else f"allowed: {', '.join(sorted(allowed))}"
+        raise ConfigError(f"{where}: '{row['name']}' has unknown key(s) {', '.join(unknown)}; {hint}")
+    for item in fields(kind):
+        if item.name in row:
+            _check_type(row[item.name], str(item.type), f"{where}: '{row['name']}': {item.name}")
+    params = row.get("model_params") or {}
+    for name, expected in _PARAM_TYPES.items():
+        if name in params:
+            _check_type(params[name], expected, f"{where}: '{row['name']}': model_params.{name}")
+    try:
+        return kind(**row)
+    except TypeError as e:
+        raise ConfigError(f"{where}: '{row['name']}': {e}") from e
+
+
+def apply_model_rows(models: dict[str, ModelConfig], rows: list[dict[str, Any]], where: str) -> None:
+    """Add inline model rows (a run file's ``models``) to ``models``: a row without a
+    ``provider`` whose name is in the table changes that row's fields (``model_params``
+    merged), any other row is a new model (or replaces one, as in a models file)."""
+    for row in rows:
+        base = models.get(str(row.get("name"))) if isinstance(row, dict) and "provider" not in row else None
+        if base is not None:
+            merged = {**dataclasses.asdict(base), **row,
+                      "model_params": {**base.model_params, **(row.get("model_params") or {})}}
+            built = build_row(ModelConfig, merged, where)
+        else:
+            built = build_row(ModelConfig, row, where)
+        models[built.name] = built
+
+
 def _rows_from_file(path: Path) -> tuple[list[ProviderConfig], list[ModelConfig]]:
     if not path.exists():
         raise ConfigError(f"models file {path} does not exist; check --models-file or LLM_SOLUTIONS_MODELS_FILE")
@@ -167,31 +206,8 @@ def _rows_from_file(path: Path) -> tuple[list[ProviderConfig], list[ModelConfig]
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"models file {path} is not valid TOML: {e}") from e
-
-    def build(kind: type, row: Any, where: str) -> Any:
-        if not isinstance(row, dict) or "name" not in row:
-            raise ConfigError(f"{path}: each {where} entry needs a 'name'")
-        allowed = {f.name for f in fields(kind)}
-        unknown = sorted(set(row) - allowed)
-        if unknown:
-            raise ConfigError(
-                f"{path}: {where} '{row['name']}' has unknown key(s) {', '.join(unknown)}; "
-                f"allowed: {', '.join(sorted(allowed))}"
-            )
-        for item in fields(kind):
-            if item.name in row:
-                _check_type(row[item.name], str(item.type), f"{path}: {where} '{row['name']}': {item.name}")
-        params = row.get("model_params") or {}
-        for name, expected in _PARAM_TYPES.items():
-            if name in params:
-                _check_type(params[name], expected, f"{path}: {where} '{row['name']}': model_params.{name}")
-        try:
-            return kind(**row)
-        except TypeError as e:
-            raise ConfigError(f"{path}: {where} '{row['name']}': {e}") from e
-
-    providers = [build(ProviderConfig, row, "providers") for row in data.get("providers", [])]
-    models = [build(ModelConfig, row, "models") for row in data.get("models", [])]
+    providers = [build_row(ProviderConfig, row, f"{path}: providers") for row in data.get("providers", [])]
+    models = [build_row(ModelConfig, row, f"{path}: models") for row in data.get("models", [])]
     return providers, models
 
 
@@ -210,8 +226,10 @@ def _rows_from_plugins() -> tuple[list[ProviderConfig], list[ModelConfig]]:
     return providers, models
 
 
-def load_registry(models_file: str | os.PathLike[str] | None = None) -> Registry:
-    """The built-in table, plus plugins, plus ``models_file`` (later rows win).
+def load_registry(models_file: str | os.PathLike[str] | None = None, *,
+                  rows: list[dict[str, Any]] | None = None) -> Registry:
+    """The built-in table, plus plugins, plus ``models_file``, plus inline ``rows`` (a run
+    file's model definitions, see ``apply_model_rows``); later rows win.
 
     The models file is only the one passed: settings resolve ``--models-file`` and
     ``LLM_SOLUTIONS_MODELS_FILE`` (so a resumed session keeps its own, whatever the
@@ -225,6 +243,8 @@ def load_registry(models_file: str | os.PathLike[str] | None = None) -> Registry
     for more_providers, more_models in sources:
         providers.update({p.name: p for p in more_providers})
         models.update({m.name: m for m in more_models})
+    if rows:
+        apply_model_rows(models, rows, "run file: models")
     registry = Registry(providers=providers, models=models)
     for name, config in models.items():
         provider = registry.provider_of(config)  # every row must name a known provider
@@ -243,7 +263,9 @@ def build_models(registry: Registry, configs: list[ModelConfig], **client_option
     for config in configs:
         cls = registry.model_class(config)
         key, url = registry.api_key(config), registry.base_url(config)
-        options = registry.client_options(config)
+        options: dict[str, Any] = dict(registry.client_options(config))
+        if config.timeout:
+            options["timeout"] = config.timeout  # the SDK must not cut the row's longer timeout short
         slot = (cls, key, url, tuple(sorted(options.items())))
         if slot not in clients:
             settings: dict[str, Any] = {**client_options, **options}

@@ -5,7 +5,9 @@ Prices are USD per million tokens as published by each provider (checked 2026-11
 the row holds the band our short coding prompts fall in (noted per row); OpenRouter rows
 are estimates only, since OpenRouter reports the billed cost of every call itself.
 Rate limits are conservative first-tier defaults; raise them in a models file.
-``token_accounting`` records what each provider counts against its token limit: OpenAI
+``batch_discount`` is the share of the price each provider's batch API saves (half,
+at OpenAI, Anthropic and Google).  ``token_accounting`` records what each provider
+counts against its token limit: OpenAI
 charges a request its estimated prompt plus ``max_tokens`` when it arrives, whatever the
 answer then uses; Anthropic charges output tokens by ``max_tokens`` when a request starts
 and corrects them to the real count when it ends; the others count the tokens used.  The
@@ -39,7 +41,7 @@ PROVIDERS: dict[str, ProviderConfig] = {
         ProviderConfig(
             name="openai", model_class=f"{_OPENAI}:OpenAIModel", api_key_env="OPENAI_API_KEY",
             base_url_env="OPENAI_BASE_URL", default_base_url="https://api.openai.com/v1",
-            rpm=500, tpm=500_000, max_concurrent=32, token_accounting="max_tokens",
+            rpm=500, tpm=500_000, max_concurrent=32, token_accounting="max_tokens", batch_discount=0.5,
             client_env={"organization": "OPENAI_ORG_ID", "project": "OPENAI_PROJECT_ID"},
             description="OpenAI chat completions; honours OPENAI_ORG_ID and OPENAI_PROJECT_ID",
         ),
@@ -47,7 +49,7 @@ PROVIDERS: dict[str, ProviderConfig] = {
             name="anthropic", model_class="llm_solutions.models.anthropic:AnthropicModel",
             api_key_env="ANTHROPIC_API_KEY", base_url_env="ANTHROPIC_BASE_URL",
             default_base_url="https://api.anthropic.com", rpm=50, tpm=30_000, max_concurrent=8,
-            token_accounting="max_tokens_until_answer",
+            token_accounting="max_tokens_until_answer", batch_discount=0.5,
             description="Anthropic Messages API (Claude)",
         ),
         ProviderConfig(
@@ -55,7 +57,7 @@ PROVIDERS: dict[str, ProviderConfig] = {
             # GEMINI_API_KEY users: set GOOGLE_API_KEY to the same value (see .env.example).
             api_key_env="GOOGLE_API_KEY", base_url_env="GOOGLE_GEMINI_BASE_URL",
             default_base_url="https://generativelanguage.googleapis.com/",
-            rpm=150, tpm=1_000_000, max_concurrent=16,
+            rpm=150, tpm=1_000_000, max_concurrent=16, batch_discount=0.5,
             # A proxy that serves only /v1beta needs the version the SDK sends changed.
             client_env={"api_version": "GOOGLE_GENAI_API_VERSION"},
             description="Google Gemini Developer API (generateContent)",
@@ -134,6 +136,7 @@ MODELS: list[ModelConfig] = [
         provider="offline",
         model_params={"api_model": "offline", "max_tokens": 2048, "temperature": 0.0},
         description="chat-style answers built from the canonical solution",
+        images=True,  # it answers from the canonical solution, whatever the prompt shows
     ),
     # OpenAI: the GPT-6 tiers are all reasoning models.
     _row("gpt-6-astra", "openai", "gpt-6-astra", (10.0, 50.0, 1.0), reasoning=True, reasoning_effort="medium",
@@ -205,6 +208,28 @@ MODELS: list[ModelConfig] = [
          images=True),
     _row("openrouter-llama-4-maverick", "openrouter", "meta-llama/llama-4-maverick", (0.15, 0.60, None),
          description="Llama 4 Maverick through OpenRouter", context_window=1_048_576, images=True),
+    # Embedding models (kind "embedding"): texts in, vectors out; priced per million input tokens.
+    # Batch limits are the providers' own: OpenAI 2,048 inputs, 8,192 tokens each and 300,000
+    # tokens per request; Gemini 100 inputs per batchEmbedContents call, 2,048 tokens each.
+    *[ModelConfig(name=name, provider="openai", kind="embedding", input_price=price,
+                  model_class=f"{_OPENAI}:OpenAIEmbeddingModel", description=description,
+                  model_params={"api_model": name, "max_batch": 2048, "max_input_tokens": 8192,
+                                "max_batch_tokens": 300_000})
+      for name, price, description in (
+          ("text-embedding-3-small", 0.02, "OpenAI's small embedding model, 1,536 dimensions"),
+          ("text-embedding-3-large", 0.13, "OpenAI's large embedding model, 3,072 dimensions"))],
+    ModelConfig(name="gemini-embedding-001", provider="google", kind="embedding", input_price=0.15,
+                model_class="llm_solutions.models.google:GoogleEmbeddingModel",
+                model_params={"api_model": "gemini-embedding-001", "max_batch": 100, "max_input_tokens": 2048},
+                description="Gemini embedding model, 3,072 dimensions (usage estimated: the API reports none)"),
+    ModelConfig(name="local-openai-compatible-embedding", provider="openai_compatible", kind="embedding",
+                model_class=f"{_OPENAI}:LocalOpenAIEmbeddingModel",
+                model_params={"api_model": "auto", "max_batch": 256},
+                description="embeddings from a local OpenAI-compatible server (OPENAI_COMPATIBLE_MODEL)"),
+    ModelConfig(name="offline-embedding", provider="offline", kind="embedding",
+                model_class="llm_solutions.models.offline:OfflineEmbeddingModel",
+                model_params={"api_model": "offline-embedding", "dimensions": 256, "max_batch": 1024},
+                description="hashed words and word pairs; no key, no network (for trying things out)"),
     # A local server: the model id comes from OPENAI_COMPATIBLE_MODEL, else the server's first listed model.
     _row("local-openai-compatible", "openai_compatible", "auto", (0.0, 0.0, None),
          description="local OpenAI-compatible server; set OPENAI_COMPATIBLE_BASE_URL and OPENAI_COMPATIBLE_MODEL"),

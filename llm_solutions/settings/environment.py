@@ -18,7 +18,8 @@ from collections.abc import Iterable
 #: Variables the library reads (provider keys and base URLs come from the model table).
 VARIABLES: dict[str, str] = {
     # collection
-    "DATASET_PATH": "folder of *.jsonl problems to solve (default: the built-in dataset)",
+    "DATASET_PATH": "folder of *.jsonl problems to solve, or several separated by os.pathsep (default: the "
+                    "built-in dataset)",
     "OUTPUT_DIR": "where session folders and the default SQLite cache go (default: generated)",
     "CHECKPOINT_EVERY": "records between progress checkpoints (default 10; old name BATCH_SIZE)",
     "BATCH_SIZE": "old name of CHECKPOINT_EVERY",
@@ -57,6 +58,8 @@ VARIABLES: dict[str, str] = {
                                  "never sees one request too many",
     # evaluation
     "LLM_SOLUTIONS_SANDBOX": "force a sandbox mode: bwrap, unshare, nobody or rlimits",
+    "LLM_SOLUTIONS_BATCH": "1 sends requests through the providers' batch APIs, as --batch does (half price, "
+                           "results within 24 h)",
     "LLM_SOLUTIONS_RAY": "evaluate on Ray, as --ray does: local (a Ray instance on this machine), auto, "
                          "or a cluster's address (host:port, ray://host:port)",
     "RAY_USAGE_STATS_ENABLED": "Ray's own; a local Ray instance started by --ray gets 0 (no usage reports) "

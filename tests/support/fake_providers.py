@@ -6,6 +6,8 @@ shape (a malformed one gets the provider's own 400), returns realistic bodies wi
 cached and reasoning tokens, and produces each provider's real error bodies and headers.
 Every request is recorded, and tests can queue scripted replies and failures, or set a
 ``responder`` that writes the reply to each request from its body (queued items go first).
+Embedding requests have a queue and a responder of their own (``queue_embedding``,
+``embedding_responder``), so a reply scripted for a chat call is never taken by an embedding.
 
 The OpenAI-compatible providers share ``/chat/completions`` and are told apart by a path
 prefix (``/xai/v1``, ``/deepseek``, ``/openrouter/v1``...), which selects that provider's
@@ -22,6 +24,7 @@ From another process (end-to-end tests)::
     python -m tests.support.fake_providers --port 0
     # prints FAKE_PROVIDERS_URL=http://127.0.0.1:PORT; control it over HTTP:
     # POST /_fake/queue {"api": "openai", "items": [{"fail": {"kind": "server_error"}}]}
+    #   (add "embedding": true to script embedding requests instead of chat ones)
     # GET /_fake/requests, POST /_fake/reset, POST /_fake/config {"default_text": "..."}
 """
 
@@ -49,9 +52,11 @@ from tests.support.fake_wire import (
     anthropic_success,
     anthropic_validate,
     camel_keys,
+    gemini_embeddings,
     gemini_failure,
     gemini_success,
     gemini_validate,
+    openai_embeddings,
     openai_failure,
     openai_success,
     openai_validate,
@@ -102,6 +107,9 @@ class FakeProviders:
         # (api, request body) -> the reply, or None for the default one; used when nothing
         # is queued for the request's API.
         self.responder: Callable[[str, Any], Reply | Fail | None] | None = None
+        # The same for embedding requests, kept apart from the chat requests' script.
+        self._embedding_queue: list[tuple[str | None, Reply | Fail]] = []
+        self.embedding_responder: Callable[[str, Any], Reply | Fail | None] | None = None
         self._runner: web.AppRunner | None = None
         self._connections: dict[int, int] = {}
 
@@ -112,13 +120,16 @@ class FakeProviders:
         return f"http://{self.host}:{self.port}"
 
     async def start(self) -> FakeProviders:
-        app = web.Application()
+        # Batch input files run to hundreds of MB (aiohttp's default cap is 1 MB).
+        app = web.Application(client_max_size=1024**3)
         app.router.add_post(r"/{prefix:.*}chat/completions", self._openai)
         app.router.add_get(r"/{prefix:.*}models", self._models)
+        app.router.add_post(r"/{prefix:.*}embeddings", self._openai_embeddings)
         app.router.add_post(r"/{prefix:.*}v1/messages", self._anthropic)
         # google-genai 3.x defaults to API version v1; older clients and the docs use v1beta.
         app.router.add_post(r"/{prefix:.*}v1beta/models/{target}", self._gemini)
         app.router.add_post(r"/{prefix:.*}v1/models/{target}", self._gemini)
+        self.add_routes(app)
         app.router.add_post("/_fake/queue", self._admin_queue)
         app.router.add_get("/_fake/requests", self._admin_requests)
         app.router.add_post("/_fake/reset", self._admin_reset)
@@ -130,6 +141,9 @@ class FakeProviders:
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # the port the OS chose for port 0
         return self
+
+    def add_routes(self, app: web.Application) -> None:
+        """Where a subclass adds endpoints (``fake_batches``: the batch APIs)."""
 
     async def stop(self) -> None:
         if self._runner is not None:
@@ -150,8 +164,15 @@ class FakeProviders:
             raise ValueError(f"api must be one of {APIS}")
         self._queue.extend((api, item) for item in items)
 
+    def queue_embedding(self, *items: Reply | Fail, api: str | None = None) -> None:
+        """Queue replies and failures for embedding requests only (``queue`` serves chat)."""
+        if api is not None and api not in APIS:
+            raise ValueError(f"api must be one of {APIS}")
+        self._embedding_queue.extend((api, item) for item in items)
+
     def reset(self) -> None:
         self._queue.clear()
+        self._embedding_queue.clear()
         self.requests.clear()
         self._connections.clear()
 
@@ -175,13 +196,15 @@ class FakeProviders:
         """A fake key for every provider, so models pass the registry's key check."""
         return {name: f"fake-{name.lower().replace('_', '-')}" for name in KEY_ENV}
 
-    def _next(self, api: str, body: Any = None) -> Reply | Fail:
-        for index, (wanted, item) in enumerate(self._queue):
+    def _next(self, api: str, body: Any = None, *, embedding: bool = False) -> Reply | Fail:
+        queue = self._embedding_queue if embedding else self._queue
+        for index, (wanted, item) in enumerate(queue):
             if wanted is None or wanted == api:
-                del self._queue[index]
+                del queue[index]
                 return item
-        if self.responder is not None:
-            return self.responder(api, body) or Reply()
+        responder = self.embedding_responder if embedding else self.responder
+        if responder is not None:
+            return responder(api, body) or Reply()
         return Reply()
 
     # --- request handling ----------------------------------------------------------------
@@ -231,6 +254,26 @@ class FakeProviders:
         text = self.default_text if item.text is None else item.text
         return await self._respond(request, item, openai_success(flavor, body, item, text, self.reasoning_models))
 
+    async def _openai_embeddings(self, request: web.Request) -> web.StreamResponse:
+        flavor = self._flavor(request.match_info["prefix"])
+        body = await self._record(request, "openai", flavor)
+        auth = request.headers.get("Authorization", "")
+        if not auth.startswith("Bearer ") or auth[7:].strip() in self.bad_keys:
+            return await self._respond(request, Reply(), openai_failure(flavor, Fail("auth"), body or {}))
+        item = self._next("openai", body, embedding=True)
+        if isinstance(item, Fail):
+            return await self._respond(request, item, openai_failure(flavor, item, body or {}))
+        return await self._respond(request, item, openai_embeddings(body))
+
+    async def _gemini_embeddings(self, request: web.Request, model: str, body: Any) -> web.StreamResponse:
+        key = request.headers.get("x-goog-api-key") or request.query.get("key") or ""
+        if not key or key in self.bad_keys:
+            return await self._respond(request, Reply(), gemini_failure(Fail("auth"), model))
+        item = self._next("gemini", body, embedding=True)
+        if isinstance(item, Fail):
+            return await self._respond(request, item, gemini_failure(item, model, body))
+        return await self._respond(request, item, gemini_embeddings(model, body))
+
     async def _models(self, request: web.Request) -> web.StreamResponse:
         self.requests.append(Recorded("models", self._flavor(request.match_info["prefix"]), "GET", request.path,
                                       {k.lower(): v for k, v in request.headers.items()}, None, 0))
@@ -253,6 +296,8 @@ class FakeProviders:
         model, _, method = request.match_info["target"].partition(":")
         body = camel_keys(await self._record(request, "gemini", "gemini"))
         self.requests[-1].body = body  # recorded in the API's documented camelCase spelling
+        if method == "batchEmbedContents":
+            return await self._gemini_embeddings(request, model, body)
         if method != "generateContent":
             return web.json_response({"error": {"code": 404, "message": f"{method} is not faked",
                                                 "status": "NOT_FOUND"}}, status=404)
@@ -273,7 +318,10 @@ class FakeProviders:
         items: list[Reply | Fail] = []
         for entry in data.get("items", []):
             items.append(Fail(**entry["fail"]) if "fail" in entry else Reply(**entry.get("reply", {})))
-        self.queue(*items, api=data.get("api"))
+        if data.get("embedding"):  # {"embedding": true}: for embedding requests
+            self.queue_embedding(*items, api=data.get("api"))
+        else:
+            self.queue(*items, api=data.get("api"))
         return web.json_response({"queued": len(items)})
 
     async def _admin_requests(self, request: web.Request) -> web.Response:
@@ -292,10 +340,11 @@ class FakeProviders:
 
 
 @contextlib.contextmanager
-def serve_in_thread(**options: Any) -> Iterator[FakeProviders]:
-    """Run a ``FakeProviders`` on its own event loop in a daemon thread (for sync code)."""
+def serve_in_thread(kind: type[FakeProviders] | None = None, **options: Any) -> Iterator[FakeProviders]:
+    """Run a ``FakeProviders`` (or the subclass ``kind``) on its own event loop in a daemon
+    thread (for sync code)."""
     loop = asyncio.new_event_loop()
-    fake = FakeProviders(**options)
+    fake = (kind or FakeProviders)(**options)
     started = threading.Event()
 
     def run() -> None:

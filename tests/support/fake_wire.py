@@ -8,6 +8,7 @@ each failure kind.  Kept apart from the server so the formats read like a spec.
 from __future__ import annotations
 
 import json
+import random
 import re
 import time
 import uuid
@@ -99,7 +100,7 @@ def openai_validate(flavor: str, headers: dict[str, str], body: Any, bad_keys: s
         return openai_error(400, "'messages' must contain at least 1 item.", "invalid_request_error", None, "messages")
     for m in messages:
         if not isinstance(m, dict) or m.get("role") not in ("system", "developer", "user", "assistant") \
-                or not isinstance(m.get("content"), str):
+                or not (isinstance(m.get("content"), str) or openai_parts_valid(m)):
             return openai_error(400, f"Invalid message: {m!r}", "invalid_request_error", None, "messages")
     if "max_tokens" not in body and "max_completion_tokens" not in body:
         return openai_error(400, "the fake requires an output limit (max_tokens or max_completion_tokens)",
@@ -115,6 +116,75 @@ def openai_validate(flavor: str, headers: dict[str, str], body: Any, bad_keys: s
         return openai_error(400, "Unsupported parameter: 'reasoning_effort' is not supported with this model.",
                             "invalid_request_error", "unsupported_parameter", "reasoning_effort")
     return None
+
+
+DATA_URL = re.compile(r"^data:image/(png|jpeg|gif|webp);base64,[A-Za-z0-9+/]+=*$")
+
+
+def openai_parts_valid(message: dict[str, Any]) -> bool:
+    """A user message's content as typed parts: text, and images as ``image_url`` data URLs."""
+    parts = message.get("content")
+    if message.get("role") != "user" or not isinstance(parts, list) or not parts:
+        return False
+    for part in parts:
+        if not isinstance(part, dict):
+            return False
+        if part.get("type") == "text" and isinstance(part.get("text"), str):
+            continue
+        url = (part.get("image_url") or {}).get("url") if part.get("type") == "image_url" else None
+        if not isinstance(url, str) or not DATA_URL.match(url):
+            return False
+    return True
+
+
+def embedding_vector(text: str, dimensions: int = 8) -> list[float]:
+    """A made-up but stable vector for ``text``."""
+    rng = random.Random(text)  # seeded by the text itself: the same vector in every process
+    return [round(rng.random() - 0.5, 6) for _ in range(dimensions)]
+
+
+def openai_embeddings(body: Any) -> Wire:
+    """``POST /embeddings``: OpenAI's limits (2,048 inputs, 8,192 tokens each, 300,000 per
+    request) enforced with its own 400s."""
+    if not isinstance(body, dict) or not body.get("model"):
+        return openai_error(400, "you must provide a model parameter", "invalid_request_error", None, "model")
+    inputs = body.get("input")
+    inputs = [inputs] if isinstance(inputs, str) else inputs
+    if not isinstance(inputs, list) or not inputs or not all(isinstance(i, str) and i for i in inputs):
+        return openai_error(400, "'$.input' is invalid. Please check the API reference.", "invalid_request_error",
+                            None, "input")
+    if len(inputs) > 2048:
+        return openai_error(400, f"Invalid 'input': maximum array size is 2048, got {len(inputs)}.",
+                            "invalid_request_error", None, "input")
+    counts = [tokens(text) for text in inputs]
+    if max(counts) > 8192 or sum(counts) > 300_000:
+        return openai_error(400, "This model's maximum context length is 8192 tokens, or 300000 tokens per "
+                            "request.", "invalid_request_error", None, "input")
+    size = int(body.get("dimensions") or 8)
+    data = [{"object": "embedding", "index": i, "embedding": embedding_vector(text, size)}
+            for i, text in enumerate(inputs)]
+    return Wire(200, {"object": "list", "data": data, "model": body["model"],
+                      "usage": {"prompt_tokens": sum(counts), "total_tokens": sum(counts)}}, openai_headers(999))
+
+
+def gemini_embeddings(model: str, body: Any) -> Wire:
+    """``models/{model}:batchEmbedContents``: at most 100 requests, each a text content."""
+    requests = body.get("requests") if isinstance(body, dict) else None
+    if not isinstance(requests, list) or not requests:
+        return gemini_error(400, "INVALID_ARGUMENT", "* BatchEmbedContentsRequest.requests: requests is empty")
+    if len(requests) > 100:
+        return gemini_error(400, "INVALID_ARGUMENT", "* BatchEmbedContentsRequest.requests: at most 100 requests "
+                            "can be in one batch")
+    values = []
+    for item in requests:
+        parts = ((item or {}).get("content") or {}).get("parts") or []
+        text = "".join(str(part.get("text", "")) for part in parts if isinstance(part, dict))
+        if not text:
+            return gemini_error(400, "INVALID_ARGUMENT", "* BatchEmbedContentsRequest.requests[].content: "
+                                "contents is not specified")
+        size = int((item or {}).get("outputDimensionality") or 8)
+        values.append({"values": embedding_vector(text, size)})
+    return Wire(200, {"embeddings": values})
 
 
 def openai_reasoning_field(flavor: str, body: dict[str, Any]) -> str | None:
@@ -237,6 +307,16 @@ def anthropic_validate(headers: dict[str, str], body: Any, bad_keys: set[str]) -
             role = m.get("role") if isinstance(m, dict) else None
             return anthropic_error(400, "invalid_request_error",
                                    f"messages: Unexpected role \"{role}\". Use the top-level `system` parameter.")
+        if isinstance(m.get("content"), list):
+            for index, block in enumerate(m["content"]):
+                source = block.get("source") if isinstance(block, dict) else None
+                ok = isinstance(block, dict) and (
+                    (block.get("type") == "text" and isinstance(block.get("text"), str))
+                    or (block.get("type") == "image" and isinstance(source, dict) and source.get("type") == "base64"
+                        and source.get("media_type") in ("image/png", "image/jpeg", "image/gif", "image/webp")
+                        and isinstance(source.get("data"), str) and source["data"]))
+                if not ok:
+                    return anthropic_error(400, "invalid_request_error", f"messages.0.content.{index}: invalid block")
     thinking = body.get("thinking") or {}
     adaptive_only = bool(ANTHROPIC_ADAPTIVE_ONLY.match(str(body["model"])))
     if adaptive_only and thinking.get("type") in ("enabled", "disabled"):
