@@ -286,10 +286,13 @@ async def test_write_behind_holds_cache_writes_and_stores_them_in_one_go(tmp_pat
         for i in range(2):
             await writes.put(entry(i))
         assert await backend.get("k0") is None and (await writes.get("k0")).payload == entry(0).payload
-        await writes.put(entry(2))  # the third makes a group: written together
+        await writes.put(entry(2))  # the third makes a group: written together, in the background
+        assert (await writes.get("k2")).payload == entry(2).payload  # readable while it is written
+        for i in range(3, 6):
+            await writes.put(entry(i))  # the next full group waits for the first write to end
         assert [await backend.get(f"k{i}") is not None for i in range(3)] == [True] * 3
-        await writes.put(entry(3))
+        await writes.put(entry(6))
         await writes.flush()
-        assert (await backend.totals(2.0)).entries == 4
+        assert (await backend.totals(2.0)).entries == 7
     finally:
         await backend.close()

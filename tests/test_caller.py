@@ -67,6 +67,9 @@ async def test_every_billed_attempt_is_counted_in_the_result_and_the_budget():
     # the empty answer was billed (1000 in, 2000 out) and so was the real one (1000, 500)
     assert result.usage == Usage(input_tokens=2000, output_tokens=2500)
     assert result.billed_attempts == 2
+    # each billed attempt on its own: the empty answer, then the real one
+    assert [(a["input_tokens"], a["output_tokens"], a["cost"]) for a in result.billed] == [
+        (1000, 2000, pytest.approx(0.005)), (1000, 500, pytest.approx(0.002))]
     expected = (2000 * 1.0 + 2500 * 2.0) / 1_000_000
     assert result.cost == pytest.approx(expected)
     assert budget.spent == pytest.approx(expected) and budget.by_purpose["answer"] == pytest.approx(expected)

@@ -130,6 +130,10 @@ def test_records_account_for_every_billed_attempt():
     assert sum(r["output_tokens"] for r in records) == server.billed_output
     assert sum(r["billed_attempts"] for r in records) == server.requests - server.refused
     assert any(r["billed_attempts"] > 1 for r in records)
+    # each record lists its billed attempts, and they add up to its totals
+    assert all(len(r["billed"]) == r["billed_attempts"] for r in records)
+    assert all(sum(a["output_tokens"] for a in r["billed"]) == r["output_tokens"] for r in records)
+    assert all(abs(sum(a["cost"] for a in r["billed"]) - r["cost"]) < 1e-7 for r in records)
 
 
 def test_a_server_that_stops_answering_is_paused_probed_then_given_up(caplog):

@@ -199,12 +199,13 @@ class ResponseCache:
         self.stats.model(config.name).misses += 1
 
     async def lookup(self, config: ModelConfig, request: Request, sample: int, *, session: str | None = None,
-                     identity: dict[str, Any] | None = None) -> CacheHit | None:
+                     identity: dict[str, Any] | None = None, key: str | None = None) -> CacheHit | None:
         """The stored answer for this request and sample, or ``None`` (a miss).
 
         ``identity`` is what else names the model's answers (a self-hosted server's
         address); ``session`` the asking session, so that its own earlier spend is not
-        counted as a saving.
+        counted as a saving; ``key``, when given, is ``self.key(...)`` of the same
+        arguments, computed once by a caller that also stores the answer.
 
         Misses: caching disabled, ``force_override_cache``, no entry, an entry past its TTL,
         one without raw payload when ``refresh_if_missing_raw`` (and raw storage) is on, one
@@ -216,7 +217,7 @@ class ResponseCache:
         if self.settings.force_override_cache:
             self._miss(config)
             return None
-        key = self.key(config, request, sample, identity)
+        key = key or self.key(config, request, sample, identity)
         try:
             entry = await self.backend.get(key)
         except Exception as e:  # noqa: BLE001 - any storage failure is a miss, never a crash
@@ -246,7 +247,8 @@ class ResponseCache:
                         paid_by=paid_by, paid=paid)
 
     async def store(self, config: ModelConfig, request: Request, sample: int, completion: Completion, *,
-                    identity: dict[str, Any] | None = None, paid_by: str | None = None, paid: float = 0.0) -> bool:
+                    identity: dict[str, Any] | None = None, paid_by: str | None = None, paid: float = 0.0,
+                    key: str | None = None) -> bool:
         """Store a successful answer; ``True`` when it was written.
 
         ``paid_by`` (a session id) and ``paid`` (USD) are kept with it; see ``CacheHit``.
@@ -264,7 +266,7 @@ class ResponseCache:
         now = self.clock()
         ttl = self.settings.ttl_seconds
         entry = CacheEntry(
-            key=self.key(config, request, sample, identity),
+            key=key or self.key(config, request, sample, identity),
             model=config.api_model,
             model_name=config.name,
             provider=config.provider,

@@ -136,8 +136,10 @@ class Caller:
         config = model.config
         cache = self.cache if cached else None
         identity = await model.cache_identity() if cache is not None else {}
+        # The key is hashed once for the lookup and the store (it canonicalises the messages).
+        key = cache.key(config, request, sample, identity) if cache is not None and cache.settings.enabled else None
         if cache is not None:
-            hit = await cache.lookup(config, request, sample, session=self.session_id, identity=identity)
+            hit = await cache.lookup(config, request, sample, session=self.session_id, identity=identity, key=key)
             if hit is not None:
                 result.completion = hit.completion
                 result.cache_hit = True
@@ -159,7 +161,7 @@ class Caller:
         await self._send(model, request, result)
         if result.ok and cache is not None and result.completion is not None:
             await cache.store(config, request, sample, result.completion, identity=identity,
-                                   paid_by=self.session_id, paid=result.cost)
+                              paid_by=self.session_id, paid=result.cost, key=key)
 
     def stop(self, model: BaseModel, reason: str, error: ProviderError | None = None) -> None:
         """Stop ``model`` for the session: its queued and waiting calls end now, unsent,
@@ -285,6 +287,8 @@ class Caller:
         result.usage = result.usage + Usage.of(completion)
         result.cost += cost
         result.billed_attempts += 1
+        result.billed.append({**Usage.of(completion).to_dict(), "cost": round(cost, 8),
+                              "latency": round(completion.latency, 4), "finish_reason": completion.finish_reason})
         self.budget.add(cost, result.purpose)
 
     async def _attempt(

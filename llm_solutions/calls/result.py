@@ -8,6 +8,7 @@ billed attempt, and whether the cache answered.  Nothing is stuck onto exception
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from llm_solutions.errors import ProviderError
 from llm_solutions.models.base import Completion, Usage
@@ -27,7 +28,8 @@ class CallResult:
     * ``attempts``: requests sent (0 for a cache hit or a refused call); ``waited``:
       seconds slept between attempts;
     * ``usage`` and ``cost``: tokens and USD of every billed attempt (0 on a cache hit),
-      failed ones included; ``billed_attempts``: how many attempts were billed;
+      failed ones included; ``billed_attempts``: how many attempts were billed, and
+      ``billed``: each of them (its tokens, cost, latency and how it ended);
     * ``cache_hit`` and ``cost_saved``: the cache answered, saving this many USD;
     * ``recovered``: a cache hit on an answer this session itself paid for in a run that
       was killed before recording it: ``cost`` is what it paid then, nothing was saved;
@@ -45,6 +47,7 @@ class CallResult:
     waited: float = 0.0
     usage: Usage = field(default_factory=Usage)
     cost: float = 0.0
+    billed: list[dict[str, Any]] = field(default_factory=list)
     cache_hit: bool = False
     cost_saved: float = 0.0
     recovered: bool = False

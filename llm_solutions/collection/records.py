@@ -29,10 +29,10 @@ def build_record(task: Task, call: CallResult, scored: Scored | None, *, executi
     the answer, in ``reasoning``.
 
     ``cost`` and the token counts are what the provider billed for the answer, every
-    attempt included (a retried empty answer was billed too), and ``billed_attempts``
-    says how many attempts that was.  A cache hit costs 0 and records what it saved as
-    ``cost_saved``, with the stored answer's tokens.  What the extraction model cost is
-    in ``extraction.llm``.
+    attempt included (a retried empty answer was billed too); ``billed_attempts`` says
+    how many attempts that was and ``billed`` lists each (tokens, cost, latency, finish).
+    A cache hit costs 0 and records what it saved as ``cost_saved``, with the stored
+    answer's tokens.  What the extraction model cost is in ``extraction.llm``.
     """
     problem = task.problem
     completion = call.completion
@@ -66,6 +66,7 @@ def build_record(task: Task, call: CallResult, scored: Scored | None, *, executi
         "cached_tokens": usage.cached_tokens,
         "reasoning_tokens": usage.reasoning_tokens,
         "cost": round(call.cost, 8),
+        "billed": call.billed,
         "timestamp": time.time(),
     }
     if call.cache_hit:

@@ -137,6 +137,7 @@ def _read_1_0(record: dict[str, Any], prompts: PromptTable | None) -> dict[str, 
     upgraded["upgraded_from"] = FIRST_VERSION
     upgraded.setdefault("requested_model", None)
     upgraded.setdefault("request", None)
+    upgraded.setdefault("billed", None)  # 1.0 kept only the totals over the billed attempts
     try:
         upgraded["messages"] = [
             {"role": "system", "content": render_prompt("system").strip()},
