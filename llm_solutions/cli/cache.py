@@ -18,6 +18,7 @@ from pathlib import Path
 from llm_solutions.cache.backend import CacheBackend, CacheTotals, Selection
 from llm_solutions.cache.response_cache import open_backend
 from llm_solutions.cache.settings import CacheSettings, cache_settings
+from llm_solutions.cli.output import byte_size
 from llm_solutions.collection.settings import resolve_setting
 from llm_solutions.errors import ConfigError
 
@@ -59,21 +60,10 @@ def _when(timestamp: float | None) -> str:
     return datetime.fromtimestamp(timestamp, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _size(n: int | None) -> str:
-    if n is None:
-        return "unknown"
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{n} B"
-
-
 def _print_totals(location: str, totals: CacheTotals, ttl: float | None) -> None:
     print(f"cache: {location}")
     print(f"entries: {totals.entries} ({totals.with_raw} with the raw provider response)")
-    print(f"size: {_size(totals.payload_bytes)} of answers, {_size(totals.storage_bytes)} in storage")
+    print(f"size: {byte_size(totals.payload_bytes)} of answers, {byte_size(totals.storage_bytes)} in storage")
     print(f"oldest: {_when(totals.oldest)}")
     print(f"newest: {_when(totals.newest)}")
     rule = f"stored TTL or the current TTL of {ttl:g} s" if ttl is not None else "their stored TTL"

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from llm_solutions.cli.flags import add_sessions_dir_argument
+from llm_solutions.cli.output import byte_size
 from llm_solutions.errors import ConfigError
 
 STATUS_NAMES = ("completed", "failed", "interrupted", "in_progress", "unknown")
@@ -35,15 +36,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_sessions_dir_argument(parser)
 
 
-def _size(size: int) -> str:
-    amount = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if amount < 1024 or unit == "GB":
-            return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
-        amount /= 1024
-    return f"{amount:.1f} TB"
-
-
 def run(args: argparse.Namespace) -> int:
     from llm_solutions.collection.retention import find_old_sessions, remove_sessions
     from llm_solutions.collection.session import default_output_dir
@@ -60,10 +52,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     total = sum(s.size for s in old)
     print(f"{'would remove' if args.dry_run else 'will remove'} {len(old)} session(s) from {root}, "
-          f"{_size(total)}:")
+          f"{byte_size(total)}:")
     for s in old:
         print(f"  {visible(s.info.session_id)}  {s.info.status}  last changed {s.age_days:.0f} days ago  "
-              f"{s.info.completed} records  {_size(s.size)}")
+              f"{s.info.completed} records  {byte_size(s.size)}")
     if args.dry_run:
         return 0
     if not args.yes:
@@ -75,5 +67,5 @@ def run(args: argparse.Namespace) -> int:
     freed, kept = remove_sessions(old)
     for session_id in kept:
         print(f"kept {visible(session_id)}: a process started working on it")
-    print(f"removed {len(old) - len(kept)} session(s), freed {_size(freed)}")
+    print(f"removed {len(old) - len(kept)} session(s), freed {byte_size(freed)}")
     return 0

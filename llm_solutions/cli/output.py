@@ -103,3 +103,15 @@ def print_model_lines(session: Path, stopped: dict[str, str] | None = None) -> N
         note = " (then stopped, see below)" if model in stopped else ""
         print(visible(f"  {model}: {perf.get('solutions', 0)} answers, valid code "
                       f"{perf.get('full_validity_rate', 0):.1f}%{tests}, ${perf.get('cost', 0):.4f}{note}"))
+
+
+def byte_size(size: int | None) -> str:
+    """``size`` bytes for people: ``512 B``, ``3.4 MB``; ``unknown`` for ``None``."""
+    if size is None:
+        return "unknown"
+    amount = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if amount < 1024 or unit == "GB":
+            return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
+        amount /= 1024
+    return f"{amount:.1f} GB"

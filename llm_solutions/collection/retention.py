@@ -56,15 +56,6 @@ def _is_collection_session(path: Path) -> bool:
     return not ((path / "generation").is_dir() or (path / "generation_report.json").exists())
 
 
-def _in_use(store: SessionStore) -> bool:
-    try:
-        store.lock()
-    except SessionError:
-        return True
-    store.unlock()
-    return False
-
-
 def find_old_sessions(output_dir: Path, older_than: float, statuses: list[str] | None = None,
                       now: float | None = None) -> tuple[list[OldSession], list[str]]:
     """Sessions under ``output_dir`` unchanged for ``older_than`` seconds (and with one of
@@ -87,7 +78,7 @@ def find_old_sessions(output_dir: Path, older_than: float, statuses: list[str] |
         info = session_info(store)
         if wanted and info.status not in wanted:
             continue
-        if _in_use(store):
+        if store.in_use():
             busy.append(info.session_id)
             continue
         found.append(OldSession(info, last_change, size))

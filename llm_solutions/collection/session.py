@@ -82,7 +82,7 @@ def session_info(store: SessionStore) -> SessionInfo:
     else:
         completed, successful, failed, cost, found_models = _count_records(store)
     status = progress.get("status") or ("unknown" if not completed else "interrupted")
-    if status == "in_progress" and not _locked(store):
+    if status == "in_progress" and not store.in_use():
         status = "interrupted"  # its process is gone: it died without saying so
     per_model = (progress.get("current_progress") or {}).get("model_progress") or {}
     stopped = {name: str(data["stopped"]) for name, data in per_model.items()
@@ -129,15 +129,6 @@ def _count_records(store: SessionStore) -> tuple[int, int, int, float, list[str]
         failed += not record.get("llm_call_success")
         cost += record_spend(record)
     return len(seen), successful, failed, cost, sorted({model for _, model, _ in seen})
-
-
-def _locked(store: SessionStore) -> bool:
-    try:
-        store.lock()
-    except SessionError:
-        return True
-    store.unlock()
-    return False
 
 
 def list_sessions(output_dir: str | os.PathLike[str] | None = None) -> list[SessionInfo]:

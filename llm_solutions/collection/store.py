@@ -158,6 +158,15 @@ class SessionStore:
         for stale in [*self.path.glob(".*.tmp"), *self.path.glob("*/.*.tmp")]:
             stale.unlink(missing_ok=True)
 
+    def in_use(self) -> bool:
+        """Whether another process holds the session's lock (is writing it now)."""
+        try:
+            self.lock()
+        except SessionError:
+            return True
+        self.unlock()
+        return False
+
     def unlock(self) -> None:
         if self._lock_handle is not None:
             fcntl.flock(self._lock_handle.fileno(), fcntl.LOCK_UN)

@@ -23,12 +23,11 @@ from llm_solutions.errors import (
     ContentRefusedError,
     EmptyResponseError,
     ProviderError,
-    RequestTimeoutError,
     TransientError,
 )
 from llm_solutions.headers import lowered
 from llm_solutions.models.base import BaseModel, Completion, Request, split_data_url, token_count
-from llm_solutions.models.failures import connection_failure, error_for_status, one_line
+from llm_solutions.models.failures import error_for_status, lost_connection
 
 DEFAULT_TIMEOUT = 180.0
 DEFAULT_MAX_CONNECTIONS = 256
@@ -134,12 +133,8 @@ class AnthropicModel(BaseModel):
             raise self.status_error(e) from e
         except anthropic.APIConnectionError as e:
             # APITimeoutError included: a refused connection may surface as either.
-            unreachable = connection_failure(self.provider, self.name, self.base_url, e)
-            if unreachable is not None:
-                raise unreachable from e
-            if isinstance(e, anthropic.APITimeoutError):
-                raise RequestTimeoutError(f"{self.name}: request timed out", provider=self.provider) from e
-            raise TransientError(f"{self.name}: connection failed: {one_line(str(e))}", provider=self.provider) from e
+            raise lost_connection(self.provider, self.name, self.base_url, e,
+                                  timed_out=isinstance(e, anthropic.APITimeoutError)) from e
         except json.JSONDecodeError as e:
             raise TransientError(
                 f"{self.name}: response is not valid JSON ({e})", provider=self.provider, status=200,

@@ -103,6 +103,19 @@ def connection_failure(provider: str, name: str, base_url: str | None, error: Ba
     return ConnectionFailedError(f"{name}: could not reach the server at {where} ({reason})", reason=reason,
                                  target=base_url, provider=provider)
 
+def lost_connection(provider: str, name: str, base_url: str | None, error: BaseException, *,
+                    timed_out: bool) -> ProviderError:
+    """What a request that got no answer raises: ``ConnectionFailedError`` when the server
+    could not be reached, ``RequestTimeoutError`` when it did not answer in time
+    (``timed_out``: the SDK's own timeout type), else a ``TransientError``."""
+    unreachable = connection_failure(provider, name, base_url, error)
+    if unreachable is not None:
+        return unreachable
+    if timed_out:
+        return RequestTimeoutError(f"{name}: request timed out", provider=provider)
+    return TransientError(f"{name}: connection failed: {one_line(str(error))}", provider=provider)
+
+
 # A 429 or 402 with this wording means the key has no budget left; waiting will not help.
 _QUOTA_WORDS = re.compile(
     r"insufficient[_ ]quota|exceeded your current quota.*(plan|billing)|credit balance|"

@@ -33,12 +33,11 @@ from llm_solutions.errors import (
     ContentRefusedError,
     EmptyResponseError,
     ProviderError,
-    RequestTimeoutError,
     TransientError,
 )
 from llm_solutions.headers import lowered
 from llm_solutions.models.base import BaseModel, Completion, Request, split_data_url, token_count
-from llm_solutions.models.failures import connection_failure, error_for_status, one_line
+from llm_solutions.models.failures import error_for_status, lost_connection, one_line
 from llm_solutions.models.tokens import text_tokens
 
 DEFAULT_TIMEOUT = 180.0
@@ -192,12 +191,8 @@ class GoogleModel(BaseModel):
         except genai_errors.APIError as e:
             raise self.status_error(e) from e
         except (TimeoutError, aiohttp.ClientError) as e:
-            unreachable = connection_failure(self.provider, self.name, self.base_url, e)
-            if unreachable is not None:
-                raise unreachable from e
-            if isinstance(e, (TimeoutError, aiohttp.ServerTimeoutError)):
-                raise RequestTimeoutError(f"{self.name}: request timed out", provider=self.provider) from e
-            raise TransientError(f"{self.name}: connection failed: {one_line(str(e))}", provider=self.provider) from e
+            raise lost_connection(self.provider, self.name, self.base_url, e,
+                                  timed_out=isinstance(e, (TimeoutError, aiohttp.ServerTimeoutError))) from e
         except (json.JSONDecodeError, pydantic.ValidationError) as e:
             raise TransientError(
                 f"{self.name}: response is not valid JSON ({e})", provider=self.provider, status=200
@@ -315,12 +310,8 @@ class GoogleEmbeddingModel(GoogleModel):
         except genai_errors.APIError as e:
             raise self.status_error(e) from e
         except (TimeoutError, aiohttp.ClientError) as e:
-            unreachable = connection_failure(self.provider, self.name, self.base_url, e)
-            if unreachable is not None:
-                raise unreachable from e
-            if isinstance(e, (TimeoutError, aiohttp.ServerTimeoutError)):
-                raise RequestTimeoutError(f"{self.name}: request timed out", provider=self.provider) from e
-            raise TransientError(f"{self.name}: connection failed: {one_line(str(e))}", provider=self.provider) from e
+            raise lost_connection(self.provider, self.name, self.base_url, e,
+                                  timed_out=isinstance(e, (TimeoutError, aiohttp.ServerTimeoutError))) from e
         except (json.JSONDecodeError, pydantic.ValidationError) as e:
             raise TransientError(
                 f"{self.name}: response is not valid JSON ({e})", provider=self.provider, status=200

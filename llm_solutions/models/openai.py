@@ -22,12 +22,11 @@ from llm_solutions.errors import (
     ContentRefusedError,
     EmptyResponseError,
     ProviderError,
-    RequestTimeoutError,
     TransientError,
 )
 from llm_solutions.headers import lowered
 from llm_solutions.models.base import BaseModel, Completion, Request, token_count
-from llm_solutions.models.failures import connection_failure, error_for_status, one_line
+from llm_solutions.models.failures import connection_failure, error_for_status, lost_connection, one_line
 
 DEFAULT_TIMEOUT = 180.0
 DEFAULT_MAX_CONNECTIONS = 256
@@ -174,12 +173,8 @@ class OpenAIChatModel(BaseModel):
         except openai.APIConnectionError as e:
             # APITimeoutError included: the SDK's aiohttp transport reports a refused
             # connection as a connect timeout, so look below it first.
-            unreachable = connection_failure(self.provider, self.name, self.base_url, e)
-            if unreachable is not None:
-                raise unreachable from e
-            if isinstance(e, openai.APITimeoutError):
-                raise RequestTimeoutError(f"{self.name}: request timed out", provider=self.provider) from e
-            raise TransientError(f"{self.name}: connection failed: {one_line(str(e))}", provider=self.provider) from e
+            raise lost_connection(self.provider, self.name, self.base_url, e,
+                                  timed_out=isinstance(e, openai.APITimeoutError)) from e
         except json.JSONDecodeError as e:
             raise TransientError(
                 f"{self.name}: response is not valid JSON ({e})", provider=self.provider, status=200,
@@ -392,13 +387,8 @@ class EmbeddingMixin:
         except openai.APIStatusError as e:
             raise model.status_error(e) from e
         except openai.APIConnectionError as e:
-            unreachable = connection_failure(model.provider, model.name, model.base_url, e)
-            if unreachable is not None:
-                raise unreachable from e
-            if isinstance(e, openai.APITimeoutError):
-                raise RequestTimeoutError(f"{model.name}: request timed out", provider=model.provider) from e
-            raise TransientError(f"{model.name}: connection failed: {one_line(str(e))}",
-                                 provider=model.provider) from e
+            raise lost_connection(model.provider, model.name, model.base_url, e,
+                                  timed_out=isinstance(e, openai.APITimeoutError)) from e
         except json.JSONDecodeError as e:
             raise TransientError(f"{model.name}: response is not valid JSON ({e})", provider=model.provider,
                                  status=200, headers=headers) from e
