@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import textwrap
 from pathlib import Path
 from typing import NoReturn
@@ -50,8 +51,14 @@ def code(text: str) -> str:
 
 
 def sandbox_files(workroot: Path) -> list[Path]:
-    """Files left in the sandboxes' working directories (each sandbox keeps an empty one)."""
-    return [path for home in workroot.iterdir() for path in home.rglob("*")]
+    """Files left in the sandboxes' working directories (each sandbox keeps an empty one).
+
+    An interpreter installed under /tmp (a clone there) is bound into the sandbox's /tmp,
+    which is this directory in the unshare mode: its mount point is not a leftover."""
+    interpreter = {Path(p).relative_to("/tmp").parts[0] for p in (sys.prefix, sys.base_prefix)
+                   if p.startswith("/tmp/")}
+    return [path for home in workroot.iterdir() for path in home.rglob("*")
+            if path.relative_to(home).parts[0] not in interpreter]
 
 
 @pytest.fixture

@@ -28,6 +28,7 @@ import resource
 import selectors
 import shutil
 import signal
+import sys
 import time
 
 _TRACEBACK_CHARS = 4000
@@ -233,8 +234,22 @@ def _kill_leftovers(pid, pid_namespace):
             time.sleep(0.001)
 
 
+def _interpreter_entries(directory):
+    """Entries of ``directory`` holding this interpreter (a venv under /tmp is bound, read-only,
+    into the sandbox's /tmp): never emptied, nor walked after every test."""
+    found = set()
+    for path in (sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(sys.executable)):
+        inside = os.path.relpath(path, directory)
+        if inside != "." and not inside.startswith(".."):
+            found.add(inside.split(os.sep)[0])
+    return found
+
+
 def _empty(directory):
+    keep = _interpreter_entries(directory)
     for entry in os.listdir(directory):
+        if entry in keep:
+            continue
         path = os.path.join(directory, entry)
         if os.path.isdir(path) and not os.path.islink(path):
             shutil.rmtree(path, ignore_errors=True)

@@ -126,14 +126,16 @@ def minimal_root_lines(scratch_bytes: int) -> tuple[str, ...]:
             lines.append(f"ln -s {shlex.quote(os.readlink(top))} {root}{top}")
         else:
             lines.append(_bind_read_only(top))
-    for path in python_paths():
-        lines.append(_bind_read_only(path))
     lines += [
         f"mkdir -p {root}/tmp {root}/proc {root}/dev/shm",
         f'mount --bind "$work" {root}/tmp',
         f"mount -t proc proc {root}/proc",
         f"mount -t tmpfs -o size={scratch_bytes},mode=1777 llm-sandbox-shm {root}/dev/shm",
     ]
+    # After /tmp: an interpreter installed under /tmp (a venv in a clone there) is bound
+    # over the work directory instead of being hidden by it.
+    for path in python_paths():
+        lines.append(_bind_read_only(path))
     for device in ("null", "zero", "random", "urandom"):
         lines += [f"touch {root}/dev/{device}", f"mount --bind /dev/{device} {root}/dev/{device}"]
     lines.append(f"mount -o remount,bind,ro {root}")
