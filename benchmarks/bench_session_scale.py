@@ -36,6 +36,7 @@ def write_dataset(folder: Path, problems: int) -> None:
     """``problems`` problems made from the built-in ones under new task ids."""
     source = [json.loads(line) for path in sorted(BUILTIN.glob("*.jsonl")) for line in path.read_text().splitlines()]
     folder.mkdir(parents=True)
+    (folder / "images").symlink_to(BUILTIN / "images")  # the image problems name their files relatively
     with (folder / "scaled.jsonl").open("w") as handle:
         for index in range(problems):
             row = dict(source[index % len(source)])
