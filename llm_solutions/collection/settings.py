@@ -160,18 +160,11 @@ class CollectionSettings:
     batch_poll: float = 30.0
 
     def __init__(self, **values: Any) -> None:
-        given = OPTIONS.normalise(values, "CollectionSettings")
-        for name, default in OPTIONS.defaults().items():
-            setattr(self, name, copy.deepcopy(given.get(name, default)))
-        self.check()
+        OPTIONS.fill(self, values, "CollectionSettings")
 
     def check(self) -> None:
         """Validate every value as the command line does (after changes made in code too)."""
-        for item in fields(self):
-            value = getattr(self, item.name)
-            if value is None and OPTIONS[item.name].default is None:
-                continue
-            setattr(self, item.name, OPTIONS.check(item.name, value))
+        OPTIONS.check_all(self)
 
     @classmethod
     def load(

@@ -161,18 +161,11 @@ class GenerationSettings:
     cache: dict[str, Any] = field(default_factory=dict)
 
     def __init__(self, **values: Any) -> None:
-        given = OPTIONS.normalise(values, "GenerationSettings")
-        for name, default in OPTIONS.defaults().items():
-            setattr(self, name, copy.deepcopy(given.get(name, default)))
-        self.check()
+        OPTIONS.fill(self, values, "GenerationSettings")
 
     def check(self) -> None:
         """Validate every value as the command line does (after changes made in code too)."""
-        for item in fields(self):
-            value = getattr(self, item.name)
-            if value is None and OPTIONS[item.name].default is None:
-                continue
-            setattr(self, item.name, OPTIONS.check(item.name, value))
+        OPTIONS.check_all(self)
 
     def require_run_settings(self) -> None:
         """What a run (not a dry run) cannot do without."""

@@ -19,7 +19,8 @@ import base64
 import json
 import re
 import time
-from typing import Any, ClassVar
+from collections.abc import Awaitable
+from typing import Any, ClassVar, TypeVar
 
 import aiohttp
 import pydantic
@@ -41,6 +42,7 @@ from llm_solutions.models.failures import error_for_status, lost_connection, one
 from llm_solutions.models.tokens import text_tokens
 
 DEFAULT_TIMEOUT = 180.0
+T = TypeVar("T")
 _REFUSAL_REASONS = {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "IMAGE_SAFETY", "MODEL_ARMOR"}
 # A base URL ending in an API version ("/v1beta", "/v1", "/v1alpha2").
 _VERSION_SUFFIX = re.compile(r"^(?P<base>.*?)/(?P<version>v\d+(?:(?:alpha|beta)\d*)?)/*$")
@@ -180,14 +182,10 @@ class GoogleModel(BaseModel):
 
     # --- call ----------------------------------------------------------------------------
 
-    async def generate(self, request: Request) -> Completion:
-        config = self.config_for(request)
-        contents = self.contents(request)
-        started = time.perf_counter()
+    async def answered(self, sent: Awaitable[T]) -> T:
+        """The SDK's answer to ``sent``, its errors mapped to ours (chat and embeddings alike)."""
         try:
-            response = await self.client.aio.models.generate_content(
-                model=self.api_model, contents=contents, config=config
-            )
+            return await sent
         except genai_errors.APIError as e:
             raise self.status_error(e) from e
         except (TimeoutError, aiohttp.ClientError) as e:
@@ -197,6 +195,13 @@ class GoogleModel(BaseModel):
             raise TransientError(
                 f"{self.name}: response is not valid JSON ({e})", provider=self.provider, status=200
             ) from e
+
+    async def generate(self, request: Request) -> Completion:
+        config = self.config_for(request)
+        contents = self.contents(request)
+        started = time.perf_counter()
+        response = await self.answered(self.client.aio.models.generate_content(
+            model=self.api_model, contents=contents, config=config))
         return self.completion(response, time.perf_counter() - started)
 
     def status_error(self, e: genai_errors.APIError) -> ProviderError:
@@ -304,18 +309,8 @@ class GoogleEmbeddingModel(GoogleModel):
         dimensions = self.config.model_params.get("dimensions")
         config = types.EmbedContentConfig(output_dimensionality=int(dimensions) if dimensions else None)
         started = time.perf_counter()
-        try:
-            response = await self.client.aio.models.embed_content(model=self.api_model, contents=inputs,
-                                                                  config=config)
-        except genai_errors.APIError as e:
-            raise self.status_error(e) from e
-        except (TimeoutError, aiohttp.ClientError) as e:
-            raise lost_connection(self.provider, self.name, self.base_url, e,
-                                  timed_out=isinstance(e, (TimeoutError, aiohttp.ServerTimeoutError))) from e
-        except (json.JSONDecodeError, pydantic.ValidationError) as e:
-            raise TransientError(
-                f"{self.name}: response is not valid JSON ({e})", provider=self.provider, status=200
-            ) from e
+        response = await self.answered(self.client.aio.models.embed_content(
+            model=self.api_model, contents=inputs, config=config))
         vectors = [list(e.values or []) for e in response.embeddings or []]
         if len(vectors) != len(inputs) or not all(vectors):
             raise TransientError(f"{self.name}: {len(vectors)} embeddings for {len(inputs)} inputs",

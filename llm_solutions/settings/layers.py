@@ -23,6 +23,7 @@ The config file is TOML (``LLM_SOLUTIONS_CONFIG``), one table per kind of settin
 
 from __future__ import annotations
 
+import copy
 import difflib
 import re
 import tomllib
@@ -149,6 +150,23 @@ class OptionTable:
                 hint = f" ({option.flag})" if option.flag else ""
                 raise ConfigError(f"{option.name}={option.shown(value)} {e}{hint}") from None
             raise ConfigError(f"{where}={option.shown(value)} {e}") from None
+
+    def fill(self, target: Any, values: Mapping[str, Any], where: str) -> None:
+        """Set every option on ``target`` (a settings object): ``values`` over the defaults,
+        each a copy of its own, then ``check_all``."""
+        given = self.normalise(values, where)
+        for name, default in self.defaults().items():
+            setattr(target, name, copy.deepcopy(given.get(name, default)))
+        self.check_all(target)
+
+    def check_all(self, target: Any) -> None:
+        """Read every option's value on ``target`` as the command line would (values changed
+        in code included); an unset option whose default is ``None`` stays unset."""
+        for option in self.options:
+            value = getattr(target, option.name)
+            if value is None and option.default is None:
+                continue
+            setattr(target, option.name, self.check(option.name, value))
 
     def normalise(self, values: Mapping[str, Any], where: str) -> dict[str, Any]:
         """``values`` keyed by current names (old names mapped, unknown ones refused)."""
